@@ -1,0 +1,7 @@
+// Package v1alpha1 holds the network.ecloud.io/v1alpha1 API: IPPool (a range of overlay IPs, the
+// hosts it reaches and the namespaces that may use it) and IPClaim (one object per allocated IP,
+// named after the IP, so the apiserver itself guarantees an IP is held at most once).
+//
+// +kubebuilder:object:generate=true
+// +groupName=network.ecloud.io
+package v1alpha1

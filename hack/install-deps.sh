@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a purpose needs, only those missing, only as root.
+#   hack/install-deps.sh test     what `make test` needs
+# Not root: prints what is missing and exits 0, so the root-only tests skip with their own message.
+set -euo pipefail
+purpose=${1:?usage: hack/install-deps.sh test}
+case "$purpose" in
+  # openvswitch-switch, iproute2, ethtool: the CNI datapath tests (root only);
+  # iptables: the gateway/kube-proxy path.
+  test) pkgs=(iproute2 ethtool iptables openvswitch-switch) ;;
+  *) echo "install-deps: unknown purpose $purpose" >&2; exit 2 ;;
+esac
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: not root; missing ${missing[*]} (root-only tests will skip)" >&2
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+# The packages' services are not started (policy-rc.d may forbid it): tests run their own daemons.
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
