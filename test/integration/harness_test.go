@@ -17,7 +17,7 @@ import (
 func podTemplate(app string) v1.PodTemplateSpec {
 	return v1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": app}},
-		Spec: v1.PodSpec{Containers: []v1.Container{{Name: "c", Image: "workload"}}},
+		Spec:       v1.PodSpec{Containers: []v1.Container{{Name: "c", Image: "workload"}}},
 	}
 }
 
