@@ -18,21 +18,30 @@ import (
 // and the caller re-evaluates). Releasing a claim that is already gone succeeds. reason is
 // logged and counted (ecloud_ipam_releases_total).
 func (a *Allocator) Release(ctx context.Context, claim *v1alpha1.IPClaim, reason string) error {
+	released, err := ReleaseClaim(ctx, a.cfg.Claims, claim, reason)
+	if released {
+		a.remember(claim.Name, nil)
+	}
+	return err
+}
+
+// ReleaseClaim is Release for callers without an Allocator (the IP controller): it deletes
+// exactly the given version of claim and reports whether this call deleted it.
+func ReleaseClaim(ctx context.Context, claims ClaimClient, claim *v1alpha1.IPClaim, reason string) (bool, error) {
 	uid, rv := claim.UID, claim.ResourceVersion
-	err := a.cfg.Claims.Delete(ctx, claim.Name, metav1.DeleteOptions{
+	err := claims.Delete(ctx, claim.Name, metav1.DeleteOptions{
 		Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv},
 	})
 	if apierrors.IsNotFound(err) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("ipam: release claim %s (pod %s/%s): %w", claim.Name, claim.Spec.Owner.Namespace, claim.Spec.Owner.PodName, err)
+		return false, fmt.Errorf("ipam: release claim %s (pod %s/%s): %w", claim.Name, claim.Spec.Owner.Namespace, claim.Spec.Owner.PodName, err)
 	}
-	a.remember(claim.Name, nil)
 	releases.WithLabelValues(reason).Inc()
 	klog.FromContext(ctx).V(2).Info("Released IP", "ip", claim.Spec.IP, "pool", claim.Spec.Pool,
 		"pod", klog.KRef(claim.Spec.Owner.Namespace, claim.Spec.Owner.PodName), "reason", reason)
-	return nil
+	return true, nil
 }
 
 // ReleasePod releases the claims that end with the pod instance uid of namespace/name: its
