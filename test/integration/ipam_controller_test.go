@@ -299,4 +299,3 @@ func backdate(tb testing.TB, cp *harness.ControlPlane, c *v1alpha1.IPClaim, d ti
 		tb.Fatal(err)
 	}
 }
-
