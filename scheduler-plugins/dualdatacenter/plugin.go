@@ -32,14 +32,14 @@ type DualDatacenter struct {
 }
 
 var (
-	_ fwk.PreFilterPlugin    = &DualDatacenter{}
-	_ fwk.FilterPlugin       = &DualDatacenter{}
-	_ fwk.PreScorePlugin     = &DualDatacenter{}
-	_ fwk.ScorePlugin        = &DualDatacenter{}
-	_ fwk.ReservePlugin      = &DualDatacenter{}
-	_ fwk.PostBindPlugin     = &DualDatacenter{}
-	_ fwk.EnqueueExtensions  = &DualDatacenter{}
-	_ fwk.SignPlugin         = &DualDatacenter{}
+	_ fwk.PreFilterPlugin   = &DualDatacenter{}
+	_ fwk.FilterPlugin      = &DualDatacenter{}
+	_ fwk.PreScorePlugin    = &DualDatacenter{}
+	_ fwk.ScorePlugin       = &DualDatacenter{}
+	_ fwk.ReservePlugin     = &DualDatacenter{}
+	_ fwk.PostBindPlugin    = &DualDatacenter{}
+	_ fwk.EnqueueExtensions = &DualDatacenter{}
+	_ fwk.SignPlugin        = &DualDatacenter{}
 )
 
 // New is the plugin factory for app.WithPlugin. It validates the args and fails on bad ones,

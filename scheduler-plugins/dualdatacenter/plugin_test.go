@@ -60,7 +60,9 @@ func labelled(k, v string) podOpt {
 		p.Labels[k] = v
 	}
 }
-func annotated(k, v string) podOpt { return func(p *v1.Pod) { p.Annotations = map[string]string{k: v} } }
+func annotated(k, v string) podOpt {
+	return func(p *v1.Pod) { p.Annotations = map[string]string{k: v} }
+}
 
 func newPod(name string, opts ...podOpt) *v1.Pod {
 	p := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID("uid-" + name)}}
