@@ -4,6 +4,7 @@ import (
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 
 	"github.com/ecloud-io/ecloud/scheduler-plugins/dualdatacenter"
+	"github.com/ecloud-io/ecloud/scheduler-plugins/ippool"
 )
 
 // Plugins are the out-of-tree plugins this scheduler registers. Add a plugin with one more
@@ -11,6 +12,6 @@ import (
 func Plugins() []app.Option {
 	return []app.Option{
 		app.WithPlugin(dualdatacenter.Name, dualdatacenter.New),
-		// IPPool: app.WithPlugin(ippool.Name, ippool.New),
+		app.WithPlugin(ippool.Name, ippool.New),
 	}
 }
