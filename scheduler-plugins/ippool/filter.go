@@ -112,7 +112,7 @@ func (p *IPPool) Filter(_ context.Context, state fwk.CycleState, pod *v1.Pod, no
 		if !reaches {
 			continue
 		}
-		if s.held != nil || p.alloc.Free(pool.Name) > 0 {
+		if s.held != nil || p.free(pool.Name) > 0 {
 			return nil
 		}
 		exhausted = append(exhausted, pool.Name)

@@ -49,7 +49,7 @@ func (*collector) CollectWithStability(ch chan<- metrics.Metric) {
 		if !ok {
 			continue
 		}
-		ch <- metrics.NewLazyConstMetric(freeDesc, metrics.GaugeValue, float64(p.alloc.Free(pool.Name)), pool.Name)
+		ch <- metrics.NewLazyConstMetric(freeDesc, metrics.GaugeValue, float64(p.free(pool.Name)), pool.Name)
 	}
 	ch <- metrics.NewLazyConstMetric(inFlightDesc, metrics.GaugeValue, float64(p.inFlight()))
 }

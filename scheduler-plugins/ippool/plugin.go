@@ -18,7 +18,6 @@ import (
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 
-	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
 	"github.com/ecloud-io/ecloud/cni/client"
 	"github.com/ecloud-io/ecloud/cni/ipam"
 )
@@ -34,14 +33,17 @@ type IPPool struct {
 	claims cache.SharedIndexInformer
 
 	mu sync.Mutex
-	// reserved are the claims Reserve created, by pod UID, until PostBind or Unreserve.
-	reserved map[types.UID]*v1alpha1.IPClaim
+	// reserved are the pods between Reserve and PostBind/Unreserve, by UID.
+	reserved map[types.UID]*reservation
+	// slots counts, per pool, the IPs Reserve promised that PreBind has not allocated yet.
+	slots map[string]int
 }
 
 var (
 	_ fwk.PreFilterPlugin   = &IPPool{}
 	_ fwk.FilterPlugin      = &IPPool{}
 	_ fwk.ReservePlugin     = &IPPool{}
+	_ fwk.PreBindPlugin     = &IPPool{}
 	_ fwk.PostBindPlugin    = &IPPool{}
 	_ fwk.EnqueueExtensions = &IPPool{}
 	_ fwk.SignPlugin        = &IPPool{}
@@ -63,7 +65,8 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 		handle:   h,
 		pools:    client.NewIPPoolInformer(cs, 0),
 		claims:   client.NewIPClaimInformer(cs, 0, nil),
-		reserved: map[types.UID]*v1alpha1.IPClaim{},
+		reserved: map[types.UID]*reservation{},
+		slots:    map[string]int{},
 	}
 	p.alloc, err = ipam.New(ipam.Config{
 		Claims:         cs.IPClaims(),
