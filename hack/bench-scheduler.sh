@@ -5,12 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 labels=${BENCH_SCHEDULER_LABELS:-performance}
-mkdir -p _out bin
+mkdir -p _out/bench-scheduler bin
 # scheduler_perf execs etcd from PATH for every workload: build it from this module.
 [ -x bin/etcd ] || CGO_ENABLED=0 go build -o bin/etcd go.etcd.io/etcd/server/v3
 out=_out/bench-scheduler.txt
 PATH="$PWD/bin:$PATH" go test -run '^$' -bench 'BenchmarkPerfScheduling' -benchtime=1x -timeout 60m \
-  ./scheduler-plugins/bench/ -args -perf-scheduling-label-filter="$labels" 2>&1 | tee "$out" |
+  ./scheduler-plugins/bench/ -args -perf-scheduling-label-filter="$labels" -data-items-dir="$PWD/_out/bench-scheduler" 2>&1 | tee "$out" |
   grep -E '^(Benchmark|ok|FAIL|--- )' || true
 grep -q '^ok' "$out" || { echo "bench-scheduler: benchmark failed, see $out" >&2; exit 1; }
 

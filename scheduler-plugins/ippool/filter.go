@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	fwk "k8s.io/kube-scheduler/framework"
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
@@ -17,9 +18,18 @@ const stateKey fwk.StateKey = Name + ".state"
 // cycleState is what PreFilter decided for the pod; it is not modified afterwards, so Clone shares it.
 type cycleState struct {
 	// pools are the candidate pools in order of preference (for a sticky pod: its claim's pool).
-	pools []*v1alpha1.IPPool
+	pools []candidate
 	// held is the claim the pod already holds (sticky, or this pod instance's), if any.
 	held *v1alpha1.IPClaim
+}
+
+// candidate is a pool as Filter needs it, computed once per pod rather than once per node.
+type candidate struct {
+	pool *v1alpha1.IPPool
+	// reach selects the nodes the pool reaches.
+	reach labels.Selector
+	// free is the pool's free IPs at PreFilter (Reserve checks again under the lock).
+	free int64
 }
 
 func (s *cycleState) Clone() fwk.StateData { return s }
@@ -47,6 +57,18 @@ func (p *IPPool) PreFilter(ctx context.Context, state fwk.CycleState, pod *v1.Po
 	return nil, nil
 }
 
+func (p *IPPool) candidates(pools []*v1alpha1.IPPool) ([]candidate, error) {
+	out := make([]candidate, 0, len(pools))
+	for _, pool := range pools {
+		sel, err := ipam.NodeSelector(pool)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, candidate{pool: pool, reach: sel, free: p.free(pool.Name)})
+	}
+	return out, nil
+}
+
 func (p *IPPool) resolve(pod *v1.Pod) (*cycleState, error) {
 	in, err := ipam.ParseIntent(pod)
 	if err != nil {
@@ -57,13 +79,15 @@ func (p *IPPool) resolve(pod *v1.Pod) (*cycleState, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &cycleState{pools: []*v1alpha1.IPPool{pool}, held: held}, nil
+		cands, err := p.candidates([]*v1alpha1.IPPool{pool})
+		return &cycleState{pools: cands, held: held}, err
 	}
 	pools, err := p.alloc.Candidates(pod.Namespace, in)
 	if err != nil {
 		return nil, err
 	}
-	return &cycleState{pools: pools}, nil
+	cands, err := p.candidates(pools)
+	return &cycleState{pools: cands}, err
 }
 
 // heldClaim is the claim the pod keeps: its sticky claim, or a claim of this very pod instance
@@ -102,20 +126,16 @@ func (p *IPPool) Filter(_ context.Context, state fwk.CycleState, pod *v1.Pod, no
 	if err != nil {
 		return fwk.AsStatus(err)
 	}
-	node := nodeInfo.Node()
+	nodeLabels := labels.Set(nodeInfo.Node().Labels)
 	var exhausted []string
-	for _, pool := range s.pools {
-		reaches, err := ipam.PoolReachesNode(pool, node)
-		if err != nil {
-			return fwk.AsStatus(fmt.Errorf("pool %s on node %s: %w", pool.Name, node.Name, err))
-		}
-		if !reaches {
+	for _, c := range s.pools {
+		if !c.reach.Matches(nodeLabels) {
 			continue
 		}
-		if s.held != nil || p.free(pool.Name) > 0 {
+		if s.held != nil || c.free > 0 {
 			return nil
 		}
-		exhausted = append(exhausted, pool.Name)
+		exhausted = append(exhausted, c.pool.Name)
 	}
 	if s.held != nil {
 		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
@@ -128,10 +148,10 @@ func (p *IPPool) Filter(_ context.Context, state fwk.CycleState, pod *v1.Pod, no
 	return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, fmt.Sprintf("node(s) not reached by IP pool(s) %s", poolNames(s.pools)))
 }
 
-func poolNames(pools []*v1alpha1.IPPool) string {
+func poolNames(pools []candidate) string {
 	names := make([]string, len(pools))
-	for i, p := range pools {
-		names[i] = p.Name
+	for i, c := range pools {
+		names[i] = c.pool.Name
 	}
 	return strings.Join(names, ",")
 }

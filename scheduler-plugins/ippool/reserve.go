@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 
@@ -45,13 +46,12 @@ func (p *IPPool) Reserve(ctx context.Context, state fwk.CycleState, pod *v1.Pod,
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, pool := range s.pools {
-		if reaches, _ := ipam.PoolReachesNode(pool, nodeInfo.Node()); !reaches {
-			continue
-		}
-		if p.alloc.Free(pool.Name)-int64(p.slots[pool.Name]) > 0 {
-			p.slots[pool.Name]++
-			p.reserved[pod.UID] = &reservation{pool: pool.Name}
+	nodeLabels := labels.Set(nodeInfo.Node().Labels)
+	for _, c := range s.pools {
+		name := c.pool.Name
+		if c.reach.Matches(nodeLabels) && p.alloc.Free(name)-int64(p.slots[name]) > 0 {
+			p.slots[name]++
+			p.reserved[pod.UID] = &reservation{pool: name}
 			return nil
 		}
 	}
