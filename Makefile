@@ -10,7 +10,7 @@ CMDS       = $(shell $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}
 LDFLAGS   := -s -w
 TEST_TIMEOUT ?= 45m
 # Benchmarks: each component adds its bench-<name> target to this list.
-BENCHES   :=
+BENCHES   := bench-scheduler
 
 .PHONY: help
 help: ## list the targets
@@ -46,6 +46,10 @@ verify: $(BIN)/controller-gen ## gofmt, go vet, generated files fresh, go.mod ti
 .PHONY: bench
 bench: $(BENCHES) ## run every bench-* target
 	@[ -n "$(BENCHES)" ] || echo "bench: no benchmarks yet"
+
+.PHONY: bench-scheduler
+bench-scheduler: ## scheduler_perf: PodTopologySpread vs DualDatacenter vs DualDatacenter+IPPool (RESULT ratios)
+	hack/bench-scheduler.sh
 
 .PHONY: up
 up: ## start the local two-datacenter cluster on real kubelets (not yet: see issue "make up")

@@ -1,0 +1,315 @@
+package ipam
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/klog/v2"
+
+	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
+)
+
+// Request asks for the IP of one pod.
+type Request struct {
+	// Pod is the pod (identity, UID, annotations, owner). Required.
+	Pod *corev1.Pod
+	// Node is where the pod runs or is being scheduled; the pool must reach it. Nil: no node yet
+	// (the claim records no node and reach is not checked).
+	Node *corev1.Node
+	// Phase is the phase the claim ends in: Reserved (the scheduler, while binding) or Bound (the
+	// CNI daemon, once plumbed). Empty means Reserved.
+	Phase v1alpha1.ClaimPhase
+	// ContainerID is the sandbox the IP is plumbed into (with Phase Bound).
+	ContainerID string
+}
+
+// Allocate returns the pod's IP claim, in this order: the claim the pod already has (its sticky
+// claim, or the ephemeral claim of this pod instance), updated to this node, pod UID and phase;
+// else a claim for the IP the pod asks for (ecloud.io/ip-address); else a claim for a free IP of
+// the first candidate pool reaching the node that has one. A new claim costs one create call; an
+// IP lost to a concurrent allocator (AlreadyExists) is skipped and another taken.
+//
+// Refusals are *Error values (ReasonOf); if a Recorder is configured each is also recorded as a
+// Warning Event on the pod.
+func (a *Allocator) Allocate(ctx context.Context, req Request) (*v1alpha1.IPClaim, error) {
+	start := a.now()
+	if req.Phase == "" {
+		req.Phase = v1alpha1.PhaseReserved
+	}
+	c, err := a.allocate(ctx, req, false)
+	allocationLatency.Observe(a.now().Sub(start).Seconds())
+	a.refused(req.Pod, err)
+	return c, err
+}
+
+// Bind marks the pod's existing claim Bound on node with the sandbox containerID (the CNI
+// daemon's ADD after the scheduler reserved). It fails with ReasonNotReserved when the pod has no
+// claim; the caller may then Allocate with Phase Bound.
+func (a *Allocator) Bind(ctx context.Context, pod *corev1.Pod, node *corev1.Node, containerID string) (*v1alpha1.IPClaim, error) {
+	start := a.now()
+	c, err := a.allocate(ctx, Request{Pod: pod, Node: node, Phase: v1alpha1.PhaseBound, ContainerID: containerID}, true)
+	allocationLatency.Observe(a.now().Sub(start).Seconds())
+	a.refused(pod, err)
+	return c, err
+}
+
+func (a *Allocator) refused(pod *corev1.Pod, err error) {
+	r := ReasonOf(err)
+	if r == "" {
+		return
+	}
+	refusals.WithLabelValues(string(r)).Inc()
+	if a.cfg.Recorder != nil && pod != nil {
+		a.cfg.Recorder.Event(pod, corev1.EventTypeWarning, string(r), err.Error())
+	}
+}
+
+func (a *Allocator) allocate(ctx context.Context, req Request, mustExist bool) (*v1alpha1.IPClaim, error) {
+	pod := req.Pod
+	in, err := ParseIntent(pod)
+	if err != nil {
+		return nil, err
+	}
+	logger := klog.FromContext(ctx).WithValues("pod", klog.KObj(pod))
+	unlock := a.lockPod(pod.Namespace, pod.Name)
+	defer unlock()
+
+	existing, err := a.existingClaim(ctx, pod, in, mustExist || req.Phase == v1alpha1.PhaseBound)
+	if err != nil {
+		return nil, err
+	}
+	if existing != nil {
+		c, err := a.adopt(ctx, existing, req, in)
+		if !apierrors.IsNotFound(err) {
+			return c, err
+		}
+		// Released under our feet: allocate afresh.
+	}
+	if mustExist {
+		return nil, &Error{Reason: ReasonNotReserved, Namespace: pod.Namespace,
+			Detail: fmt.Sprintf("pod %s/%s has no IP claim to bind", pod.Namespace, pod.Name)}
+	}
+	status := a.initialStatus(req)
+	if in.IP.IsValid() {
+		return a.allocateStatic(ctx, req, in, status)
+	}
+	pools, err := a.Candidates(pod.Namespace, in)
+	if err != nil {
+		return nil, err
+	}
+	if pools, err = PoolsForNode(pools, req.Node); err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(pools))
+	for _, p := range pools {
+		names = append(names, p.Name)
+		c, err := a.allocateFrom(ctx, p.Name, in, status)
+		if err != nil || c != nil {
+			if c != nil {
+				logger.V(4).Info("Allocated IP", "ip", c.Spec.IP, "pool", p.Name, "mode", in.Mode)
+			}
+			return c, err
+		}
+	}
+	return nil, poolExhausted(names)
+}
+
+func (a *Allocator) initialStatus(req Request) v1alpha1.IPClaimStatus {
+	now := metav1.NewTime(a.now())
+	st := v1alpha1.IPClaimStatus{Phase: req.Phase, PodUID: req.Pod.UID, ReservedAt: &now}
+	if req.Node != nil {
+		st.Node = req.Node.Name
+	}
+	if req.Phase == v1alpha1.PhaseBound {
+		st.BoundAt, st.ContainerID = &now, req.ContainerID
+	}
+	return st
+}
+
+// allocateFrom creates a claim for a free IP of pool; (nil, nil) when the pool has none left.
+func (a *Allocator) allocateFrom(ctx context.Context, pool string, in Intent, st v1alpha1.IPClaimStatus) (*v1alpha1.IPClaim, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		ip, ok := a.reserve(pool)
+		if !ok {
+			return nil, nil
+		}
+		created, err := a.cfg.Claims.Create(ctx, newClaim(ip.String(), pool, in, st), metav1.CreateOptions{})
+		switch {
+		case err == nil:
+			a.remember(created.Name, created)
+			allocations.WithLabelValues(pool, string(in.Mode)).Inc()
+			return created, nil
+		case apierrors.IsAlreadyExists(err):
+			conflicts.WithLabelValues(pool).Inc()
+			a.markTaken(ip, pool)
+		default:
+			a.unreserve(ip)
+			return nil, fmt.Errorf("ipam: create claim for %s of pool %s for pod %s/%s: %w", ip, pool, in.Owner.Namespace, in.Owner.PodName, err)
+		}
+	}
+}
+
+// allocateStatic creates the claim for the IP the pod asks for.
+func (a *Allocator) allocateStatic(ctx context.Context, req Request, in Intent, st v1alpha1.IPClaimStatus) (*v1alpha1.IPClaim, error) {
+	ip, ns := in.IP.String(), req.Pod.Namespace
+	pool := a.poolOf(in.IP)
+	if pool == "" {
+		return nil, &Error{Reason: ReasonIPOutsidePool, IP: ip, Annotation: v1alpha1.AnnotationIPAddress,
+			Detail: fmt.Sprintf("IP %s asked for by annotation %s is not an allocatable address of any usable IP pool", ip, v1alpha1.AnnotationIPAddress)}
+	}
+	pin := in
+	pin.Pools = []string{pool}
+	if in.Pools != nil && !containsString(in.Pools, pool) {
+		return nil, &Error{Reason: ReasonIPOutsidePool, IP: ip, Pool: pool, Annotation: v1alpha1.AnnotationIPAddress,
+			Detail: fmt.Sprintf("IP %s asked for by annotation %s is outside the pools %v named by annotation %s (it belongs to pool %q)",
+				ip, v1alpha1.AnnotationIPAddress, in.Pools, v1alpha1.AnnotationIPPools, pool)}
+	}
+	pools, err := a.Candidates(ns, pin)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := PoolsForNode(pools, req.Node); err != nil {
+		return nil, err
+	}
+	if h := a.heldClaim(in.IP); h != nil && !sameOwner(h, in) {
+		return nil, ipHeld(ip, h)
+	}
+	created, err := a.cfg.Claims.Create(ctx, newClaim(ip, pool, in, st), metav1.CreateOptions{})
+	switch {
+	case err == nil:
+		a.remember(created.Name, created)
+		allocations.WithLabelValues(pool, string(in.Mode)).Inc()
+		return created, nil
+	case apierrors.IsAlreadyExists(err):
+		h, gerr := a.cfg.Claims.Get(ctx, v1alpha1.ClaimName(ip), metav1.GetOptions{})
+		if gerr != nil {
+			return nil, fmt.Errorf("ipam: claim for %s exists but cannot be read: %w", ip, gerr)
+		}
+		if sameOwner(h, in) {
+			return a.adopt(ctx, h, req, in)
+		}
+		return nil, ipHeld(ip, h)
+	default:
+		return nil, fmt.Errorf("ipam: create claim for %s of pool %s for pod %s/%s: %w", ip, pool, ns, req.Pod.Name, err)
+	}
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sameOwner(c *v1alpha1.IPClaim, in Intent) bool {
+	return c.Spec.Mode == v1alpha1.ModeSticky && in.Mode == v1alpha1.ModeSticky &&
+		c.Spec.Owner.Namespace == in.Owner.Namespace && c.Spec.Owner.PodName == in.Owner.PodName
+}
+
+// existingClaim finds the claim the pod already has: for a sticky pod its identity's sticky claim,
+// for an ephemeral pod the claim of this pod instance (UID). With live set, or for a sticky pod
+// the informer does not show a claim for, the apiserver is asked (a list by LabelOwner), so a
+// claim made a moment ago by another process is not missed.
+func (a *Allocator) existingClaim(ctx context.Context, pod *corev1.Pod, in Intent, live bool) (*v1alpha1.IPClaim, error) {
+	if c := pickClaim(a.claimsOf(pod.Namespace, pod.Name), pod, in); c != nil {
+		return c, nil
+	}
+	if !live && in.Mode != v1alpha1.ModeSticky {
+		return nil, nil
+	}
+	sel := labels.SelectorFromSet(labels.Set{LabelOwner: OwnerHash(pod.Namespace, pod.Name)}).String()
+	list, err := a.cfg.Claims.List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, fmt.Errorf("ipam: list claims of pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	var cs []*v1alpha1.IPClaim
+	for i := range list.Items {
+		if list.Items[i].DeletionTimestamp == nil {
+			cs = append(cs, &list.Items[i])
+		}
+	}
+	return pickClaim(cs, pod, in), nil
+}
+
+func pickClaim(cs []*v1alpha1.IPClaim, pod *corev1.Pod, in Intent) *v1alpha1.IPClaim {
+	for _, c := range cs {
+		if c.Spec.Owner.Namespace != pod.Namespace || c.Spec.Owner.PodName != pod.Name || c.Status.Phase == v1alpha1.PhaseReleased {
+			continue
+		}
+		if in.Mode == v1alpha1.ModeSticky && c.Spec.Mode == v1alpha1.ModeSticky {
+			return c
+		}
+		if in.Mode == v1alpha1.ModeEphemeral && c.Spec.Mode == v1alpha1.ModeEphemeral && c.Status.PodUID == pod.UID {
+			return c
+		}
+	}
+	return nil
+}
+
+// adopt brings the pod's existing claim up to date for this request (node, pod UID, phase).
+func (a *Allocator) adopt(ctx context.Context, c *v1alpha1.IPClaim, req Request, in Intent) (*v1alpha1.IPClaim, error) {
+	if in.IP.IsValid() && c.Spec.IP != in.IP.String() {
+		return nil, &Error{Reason: ReasonIPHeld, IP: in.IP.String(), Pool: c.Spec.Pool, Annotation: v1alpha1.AnnotationIPAddress,
+			Detail: fmt.Sprintf("pod %s/%s asks for IP %s (annotation %s) but holds the sticky IP %s; delete claim %s first",
+				req.Pod.Namespace, req.Pod.Name, in.IP, v1alpha1.AnnotationIPAddress, c.Spec.IP, c.Name)}
+	}
+	if req.Node != nil {
+		pool, err := a.Pool(c.Spec.Pool)
+		if pool == nil {
+			return nil, err
+		}
+		if ok, err := PoolReachesNode(pool, req.Node); err != nil || !ok {
+			return nil, &Error{Reason: ReasonNodeNotReached, Pool: pool.Name, IP: c.Spec.IP,
+				Detail: fmt.Sprintf("pool %q of the pod's sticky IP %s does not reach node %s", pool.Name, c.Spec.IP, req.Node.Name)}
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		want, changed := a.adoptedStatus(c, req)
+		if !changed {
+			return c, nil
+		}
+		u := c.DeepCopy()
+		u.Status = want
+		updated, err := a.cfg.Claims.Update(ctx, u, metav1.UpdateOptions{})
+		if err == nil {
+			a.remember(updated.Name, updated)
+			return updated, nil
+		}
+		if !apierrors.IsConflict(err) || attempt >= 5 {
+			return nil, fmt.Errorf("ipam: update claim %s for pod %s/%s: %w", c.Name, req.Pod.Namespace, req.Pod.Name, err)
+		}
+		if c, err = a.cfg.Claims.Get(ctx, c.Name, metav1.GetOptions{}); err != nil {
+			return nil, fmt.Errorf("ipam: re-read claim %s: %w", u.Name, err)
+		}
+		if pickClaim([]*v1alpha1.IPClaim{c}, req.Pod, in) == nil {
+			return nil, apierrors.NewNotFound(v1alpha1.Resource("ipclaims"), c.Name) // no longer ours
+		}
+	}
+}
+
+// adoptedStatus is the status claim c should have for req, and whether it differs.
+func (a *Allocator) adoptedStatus(c *v1alpha1.IPClaim, req Request) (v1alpha1.IPClaimStatus, bool) {
+	st := *c.Status.DeepCopy()
+	if st.PodUID != req.Pod.UID {
+		st = a.initialStatus(req) // a new instance of a sticky identity
+		return st, true
+	}
+	changed := false
+	if req.Node != nil && st.Node != req.Node.Name {
+		st.Node, changed = req.Node.Name, true
+	}
+	if req.Phase == v1alpha1.PhaseBound && (st.Phase != v1alpha1.PhaseBound || st.ContainerID != req.ContainerID) {
+		now := metav1.NewTime(a.now())
+		st.Phase, st.BoundAt, st.ContainerID, changed = v1alpha1.PhaseBound, &now, req.ContainerID, true
+	}
+	return st, changed
+}

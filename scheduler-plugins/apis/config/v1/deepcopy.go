@@ -1,0 +1,37 @@
+package v1
+
+import "k8s.io/apimachinery/pkg/runtime"
+
+// DeepCopyInto copies the receiver into out.
+func (in *DualDatacenterArgs) DeepCopyInto(out *DualDatacenterArgs) {
+	*out = *in
+	out.TypeMeta = in.TypeMeta
+	if in.TopologyKey != nil {
+		v := *in.TopologyKey
+		out.TopologyKey = &v
+	}
+	if in.Datacenters != nil {
+		out.Datacenters = append([]string(nil), in.Datacenters...)
+	}
+	if in.MaxSkew != nil {
+		v := *in.MaxSkew
+		out.MaxSkew = &v
+	}
+	if in.OutagePolicy != nil {
+		v := *in.OutagePolicy
+		out.OutagePolicy = &v
+	}
+}
+
+// DeepCopy returns a copy of the receiver.
+func (in *DualDatacenterArgs) DeepCopy() *DualDatacenterArgs {
+	if in == nil {
+		return nil
+	}
+	out := new(DualDatacenterArgs)
+	in.DeepCopyInto(out)
+	return out
+}
+
+// DeepCopyObject implements runtime.Object.
+func (in *DualDatacenterArgs) DeepCopyObject() runtime.Object { return in.DeepCopy() }

@@ -1,0 +1,308 @@
+package dualdatacenter
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+	"k8s.io/utils/ptr"
+
+	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
+	"github.com/ecloud-io/ecloud/scheduler-plugins/apis/config"
+	"github.com/ecloud-io/ecloud/scheduler-plugins/dcrule"
+)
+
+const ns = "shop"
+
+var (
+	deploy = &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web", UID: "deploy-web"}}
+	rsOld  = replicaSet("web-old", 2)
+	rsNew  = replicaSet("web-new", 2)
+	rsOne  = replicaSet("web-one", 1)
+	sts    = &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db", UID: "sts-db"}, Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](4)}}
+)
+
+func replicaSet(name string, replicas int32) *appsv1.ReplicaSet {
+	return &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID("rs-" + name),
+			OwnerReferences: []metav1.OwnerReference{{Kind: "Deployment", Name: deploy.Name, UID: deploy.UID, Controller: ptr.To(true)}}},
+		Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To(replicas)},
+	}
+}
+
+type podOpt func(*v1.Pod)
+
+func ownedBy(kind, name string, uid types.UID) podOpt {
+	return func(p *v1.Pod) {
+		p.OwnerReferences = []metav1.OwnerReference{{Kind: kind, Name: name, UID: uid, Controller: ptr.To(true)}}
+	}
+}
+func inRS(rs *appsv1.ReplicaSet) podOpt { return ownedBy("ReplicaSet", rs.Name, rs.UID) }
+func on(node string) podOpt             { return func(p *v1.Pod) { p.Spec.NodeName = node } }
+func terminating() podOpt {
+	return func(p *v1.Pod) { p.DeletionTimestamp = ptr.To(metav1.Now()) }
+}
+func labelled(k, v string) podOpt {
+	return func(p *v1.Pod) {
+		if p.Labels == nil {
+			p.Labels = map[string]string{}
+		}
+		p.Labels[k] = v
+	}
+}
+func annotated(k, v string) podOpt {
+	return func(p *v1.Pod) { p.Annotations = map[string]string{k: v} }
+}
+
+func newPod(name string, opts ...podOpt) *v1.Pod {
+	p := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID("uid-" + name)}}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+type nodeOpt func(*v1.Node)
+
+func cordoned(n *v1.Node) { n.Spec.Unschedulable = true }
+
+// cluster returns 2 nodes per datacenter (dc-a-0, dc-a-1, dc-b-0, dc-b-1) holding the given pods.
+func cluster(pods []*v1.Pod, cordon map[string]bool) []fwk.NodeInfo {
+	var out []fwk.NodeInfo
+	for _, dc := range []string{"dc-a", "dc-b"} {
+		for i := 0; i < 2; i++ {
+			name := fmt.Sprintf("%s-%d", dc, i)
+			node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{v1alpha1.DefaultDatacenterLabel: dc}},
+				Status: v1.NodeStatus{Conditions: []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue}}}}
+			if cordon[dc] {
+				cordoned(node)
+			}
+			var mine []*v1.Pod
+			for _, p := range pods {
+				if p.Spec.NodeName == name {
+					mine = append(mine, p)
+				}
+			}
+			ni := framework.NewNodeInfo(mine...)
+			ni.SetNode(node)
+			out = append(out, ni)
+		}
+	}
+	return out
+}
+
+func newTestPlugin(t *testing.T, policy config.OutagePolicy) *DualDatacenter {
+	t.Helper()
+	rsIdx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	stsIdx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	for _, rs := range []*appsv1.ReplicaSet{rsOld, rsNew, rsOne} {
+		if err := rsIdx.Add(rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stsIdx.Add(sts); err != nil {
+		t.Fatal(err)
+	}
+	args := config.DualDatacenterArgs{TopologyKey: v1alpha1.DefaultDatacenterLabel, Datacenters: []string{"dc-a", "dc-b"}, MaxSkew: 1, OutagePolicy: policy}
+	registerMetrics()
+	return &DualDatacenter{args: args, rule: dcrule.Rule{MaxSkew: 1}, inflight: newInflight(),
+		resolver: &dcrule.Resolver{ReplicaSets: appslisters.NewReplicaSetLister(rsIdx), StatefulSets: appslisters.NewStatefulSetLister(stsIdx)}}
+}
+
+func TestPreFilterAndFilter(t *testing.T) {
+	cases := []struct {
+		name     string
+		policy   config.OutagePolicy
+		pod      *v1.Pod
+		existing []*v1.Pod
+		inflight map[string]string // pod name → datacenter, reserved in earlier cycles
+		cordon   map[string]bool
+		skip     bool
+		// want is the Filter result per datacenter: "" = feasible, else a substring of the reason.
+		want         map[string]string
+		wantDegraded string
+	}{
+		{name: "second pod must go to the empty datacenter", pod: newPod("p", inRS(rsNew)),
+			existing: []*v1.Pod{newPod("e1", inRS(rsNew), on("dc-a-0"))},
+			want:     map[string]string{"dc-a": "node(s) in dc-a would leave deployment shop/web with 0 pods in dc-b", "dc-b": ""}},
+		{name: "terminating pods do not count", pod: newPod("p", inRS(rsNew)),
+			existing: []*v1.Pod{newPod("e1", inRS(rsNew), on("dc-a-0")), newPod("e2", inRS(rsNew), on("dc-b-0"), terminating())},
+			want:     map[string]string{"dc-a": "0 pods in dc-b", "dc-b": ""}},
+		{name: "a reservation not yet in the snapshot counts", pod: newPod("p", inRS(rsNew)),
+			existing: []*v1.Pod{newPod("e1", inRS(rsNew), on("dc-a-0"))}, inflight: map[string]string{"r1": "dc-b"},
+			want: map[string]string{"dc-a": "", "dc-b": ""}},
+		{name: "pods of every revision count for the group", pod: newPod("p", inRS(rsNew)),
+			existing: []*v1.Pod{newPod("e1", inRS(rsOld), on("dc-a-0")), newPod("e2", inRS(rsOld), on("dc-a-1")), newPod("e3", inRS(rsNew), on("dc-b-0"))},
+			want:     map[string]string{"dc-a": "beyond maxSkew 1 (dc-a=2, dc-b=1)", "dc-b": ""}},
+		{name: "other workloads and namespaces do not count", pod: newPod("p", inRS(rsNew)),
+			existing: []*v1.Pod{newPod("e1", ownedBy("ReplicaSet", "other", "rs-other"), on("dc-a-0")), newPod("e2", labelled(v1alpha1.LabelGroup, "web"), on("dc-a-0"))},
+			want:     map[string]string{"dc-a": "", "dc-b": ""}},
+		{name: "label group", pod: newPod("p", labelled(v1alpha1.LabelGroup, "cache")),
+			existing: []*v1.Pod{newPod("e1", labelled(v1alpha1.LabelGroup, "cache"), on("dc-b-1"))},
+			want:     map[string]string{"dc-a": "", "dc-b": "node(s) in dc-b would leave group shop/cache with 0 pods in dc-a"}},
+		{name: "Hold: datacenter out keeps the pod pending", policy: config.OutageHold, pod: newPod("p", inRS(rsNew)),
+			existing: []*v1.Pod{newPod("e1", inRS(rsNew), on("dc-a-0"))}, cordon: map[string]bool{"dc-b": true},
+			want: map[string]string{"dc-a": "0 pods in dc-b; datacenter(s) [dc-b] out, outagePolicy Hold", "dc-b": ""}},
+		{name: "Degrade: datacenter out, schedule into the healthy one", policy: config.OutageDegrade, pod: newPod("p", inRS(rsNew)),
+			existing: []*v1.Pod{newPod("e1", inRS(rsNew), on("dc-a-0"))}, cordon: map[string]bool{"dc-b": true},
+			want: map[string]string{"dc-a": "", "dc-b": "out"}, wantDegraded: "datacenter(s) [dc-b] out: placed deployment shop/web in dc-a"},
+		{name: "exempt single replica", pod: newPod("p", inRS(rsOne), annotated(v1alpha1.AnnotationDualDC, v1alpha1.DualDCExempt)), skip: true},
+		{name: "exemption ignored for several replicas", pod: newPod("p", inRS(rsNew), annotated(v1alpha1.AnnotationDualDC, v1alpha1.DualDCExempt)),
+			existing: []*v1.Pod{newPod("e1", inRS(rsNew), on("dc-a-0"))},
+			want:     map[string]string{"dc-a": "0 pods in dc-b", "dc-b": ""}},
+		{name: "bare pod is not constrained", pod: newPod("p"), skip: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.policy == "" {
+				tc.policy = config.OutageHold
+			}
+			p := newTestPlugin(t, tc.policy)
+			for name, dc := range tc.inflight {
+				p.inflight.add(types.UID("uid-"+name), inflightEntry{group: "deployment/shop/web", datacenter: dc, revision: "web-new", since: metav1.Now().Time})
+			}
+			nodes := cluster(tc.existing, tc.cordon)
+			state := framework.NewCycleState()
+			_, st := p.PreFilter(context.Background(), state, tc.pod, nodes)
+			if tc.skip {
+				if !st.IsSkip() {
+					t.Fatalf("PreFilter: want Skip, got %v", st)
+				}
+				return
+			}
+			if !st.IsSuccess() {
+				t.Fatalf("PreFilter: %v", st)
+			}
+			for _, ni := range nodes {
+				dc := ni.Node().Labels[v1alpha1.DefaultDatacenterLabel]
+				st := p.Filter(context.Background(), state, tc.pod, ni)
+				want := tc.want[dc]
+				switch {
+				case want == "" && !st.IsSuccess():
+					t.Errorf("%s: want feasible, got %v", ni.Node().Name, st)
+				case want != "" && (st.IsSuccess() || st.Code() != fwk.UnschedulableAndUnresolvable || !strings.Contains(st.Message(), want)):
+					t.Errorf("%s: want UnschedulableAndUnresolvable containing %q, got %v", ni.Node().Name, want, st)
+				}
+			}
+			s, _ := readState(state)
+			if got := s.degraded["dc-a"]; !strings.Contains(got, tc.wantDegraded) || (tc.wantDegraded == "") != (got == "") {
+				t.Errorf("degraded[dc-a] = %q, want containing %q", got, tc.wantDegraded)
+			}
+		})
+	}
+}
+
+func TestScore(t *testing.T) {
+	stsPod := func(name string, opts ...podOpt) *v1.Pod {
+		return newPod(name, append([]podOpt{ownedBy("StatefulSet", sts.Name, sts.UID)}, opts...)...)
+	}
+	cases := []struct {
+		name     string
+		pod      *v1.Pod
+		existing []*v1.Pod
+		wantBest string
+	}{
+		{"fewer pods wins", newPod("p", inRS(rsNew)),
+			[]*v1.Pod{newPod("e1", inRS(rsNew), on("dc-a-0")), newPod("e2", inRS(rsNew), on("dc-b-0")), newPod("e3", inRS(rsNew), on("dc-a-1"))}, "dc-b"},
+		{"odd ordinal returns to dc-b", stsPod("db-3"),
+			[]*v1.Pod{stsPod("db-0", on("dc-a-0")), stsPod("db-1", on("dc-b-0"))}, "dc-b"},
+		{"even ordinal returns to dc-a", stsPod("db-2"),
+			[]*v1.Pod{stsPod("db-0", on("dc-a-0")), stsPod("db-1", on("dc-b-0"))}, "dc-a"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newTestPlugin(t, config.OutageHold)
+			nodes := cluster(tc.existing, nil)
+			state := framework.NewCycleState()
+			if _, st := p.PreFilter(context.Background(), state, tc.pod, nodes); !st.IsSuccess() {
+				t.Fatalf("PreFilter: %v", st)
+			}
+			if st := p.PreScore(context.Background(), state, tc.pod, nodes); !st.IsSuccess() {
+				t.Fatalf("PreScore: %v", st)
+			}
+			best, bestScore := "", int64(-1)
+			for _, ni := range nodes {
+				s, st := p.Score(context.Background(), state, tc.pod, ni)
+				if !st.IsSuccess() {
+					t.Fatalf("Score: %v", st)
+				}
+				if s > bestScore {
+					best, bestScore = ni.Node().Labels[v1alpha1.DefaultDatacenterLabel], s
+				}
+			}
+			if best != tc.wantBest {
+				t.Errorf("best datacenter %s, want %s", best, tc.wantBest)
+			}
+		})
+	}
+}
+
+func TestQueueingHints(t *testing.T) {
+	p := newTestPlugin(t, config.OutageHold)
+	pending := newPod("p", inRS(rsNew))
+	ready := v1.NodeStatus{Conditions: []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue}}}
+	node := func(dc string, opts ...nodeOpt) *v1.Node {
+		n := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", Labels: map[string]string{v1alpha1.DefaultDatacenterLabel: dc}}, Status: ready}
+		for _, o := range opts {
+			o(n)
+		}
+		return n
+	}
+	podCases := []struct {
+		name     string
+		old, new *v1.Pod
+		want     fwk.QueueingHint
+	}{
+		{"group pod deleted", newPod("e", inRS(rsOld), on("dc-a-0")), nil, fwk.Queue},
+		{"group pod added", nil, newPod("e", inRS(rsNew), on("dc-a-0")), fwk.Queue},
+		{"other pod deleted", newPod("e", ownedBy("ReplicaSet", "x", "rs-x"), on("dc-a-0")), nil, fwk.QueueSkip},
+	}
+	for _, tc := range podCases {
+		var oldObj, newObj any
+		if tc.old != nil {
+			oldObj = tc.old
+		}
+		if tc.new != nil {
+			newObj = tc.new
+		}
+		if got, err := p.isSchedulableAfterPodChange(klogDiscard(), pending, oldObj, newObj); err != nil || got != tc.want {
+			t.Errorf("%s: hint %v (err %v), want %v", tc.name, got, err, tc.want)
+		}
+	}
+	nodeCases := []struct {
+		name     string
+		old, new *v1.Node
+		want     fwk.QueueingHint
+	}{
+		{"uncordoned", node("dc-b", cordoned), node("dc-b"), fwk.Queue},
+		{"cordoned", node("dc-b"), node("dc-b", cordoned), fwk.Queue},
+		{"added", nil, node("dc-a"), fwk.Queue},
+		{"moved datacenter", node("dc-a"), node("dc-b"), fwk.Queue},
+		{"unrelated node", node("dc-x", cordoned), node("dc-x"), fwk.QueueSkip},
+		{"nothing relevant changed", node("dc-a"), node("dc-a"), fwk.QueueSkip},
+	}
+	for _, tc := range nodeCases {
+		var oldObj, newObj any
+		if tc.old != nil {
+			oldObj = tc.old
+		}
+		if tc.new != nil {
+			newObj = tc.new
+		}
+		if got, err := p.isSchedulableAfterNodeChange(klogDiscard(), pending, oldObj, newObj); err != nil || got != tc.want {
+			t.Errorf("%s: hint %v (err %v), want %v", tc.name, got, err, tc.want)
+		}
+	}
+}
+
+func klogDiscard() klog.Logger { return klog.Background().V(10) }

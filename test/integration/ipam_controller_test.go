@@ -1,0 +1,301 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
+	"github.com/ecloud-io/ecloud/cni/controller/manager"
+	"github.com/ecloud-io/ecloud/cni/ipam"
+	"github.com/ecloud-io/ecloud/test/harness"
+)
+
+// testControllerOptions are fast settings for tests: short GC interval and grace.
+func testControllerOptions() *manager.Options {
+	o := manager.NewOptions()
+	o.BindAddress = ""
+	o.LeaseNamespace = "default"
+	o.LeaseDuration, o.RenewDeadline, o.RetryPeriod = 4*time.Second, 3*time.Second, 200*time.Millisecond
+	o.GCInterval, o.GCGrace = 200*time.Millisecond, 500*time.Millisecond
+	o.ReservationWindow = 30 * time.Second
+	return o
+}
+
+// startIPController runs the IP controller in-process; the returned stop function cancels it
+// and waits until it returned (also done at test end).
+func startIPController(tb testing.TB, cp *harness.ControlPlane, o *manager.Options) (stop func()) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(cp.Ctx)
+	done := make(chan error, 1)
+	go func() { done <- manager.Run(ctx, cp.Config, o) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				tb.Errorf("ip-controller: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			tb.Errorf("ip-controller did not stop within 30s")
+		}
+	}
+	tb.Cleanup(stop)
+	return stop
+}
+
+// cniPodIP stands in for the CNI daemon: a pod the simulated kubelet starts gets its IP from the
+// allocator (Bound on its node).
+func cniPodIP(cp *harness.ControlPlane, a *ipam.Allocator) harness.PodIPFunc {
+	return func(ctx context.Context, pod *corev1.Pod) (string, error) {
+		node, err := cp.Kube.CoreV1().Nodes().Get(ctx, pod.Spec.NodeName, metav1.GetOptions{})
+		if err != nil {
+			return "", err
+		}
+		c, err := a.Allocate(ctx, ipam.Request{Pod: pod, Node: node, Phase: v1alpha1.PhaseBound, ContainerID: "sim-" + string(pod.UID)})
+		if err != nil {
+			return "", err
+		}
+		return c.Spec.IP, nil
+	}
+}
+
+// claimsOfWorkload returns the claims whose owner is pod name prefix+"-…" in ns, by pod name.
+func claimsOf(tb testing.TB, cp *harness.ControlPlane, ns string) map[string]*v1alpha1.IPClaim {
+	out := map[string]*v1alpha1.IPClaim{}
+	for _, c := range claimsByIP(tb, cp) {
+		if c.Spec.Owner.Namespace == ns {
+			out[c.Spec.Owner.PodName] = c
+		}
+	}
+	return out
+}
+
+func scaleStatefulSet(tb testing.TB, cp *harness.ControlPlane, ns, name string, replicas int32) {
+	tb.Helper()
+	s, err := cp.Kube.AppsV1().StatefulSets(ns).GetScale(cp.Ctx, name, metav1.GetOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.Spec.Replicas = replicas
+	if _, err := cp.Kube.AppsV1().StatefulSets(ns).UpdateScale(cp.Ctx, name, s, metav1.UpdateOptions{}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestIPAMReleasePolicies runs real workloads (StatefulSet and Deployment controllers, the
+// default scheduler, simulated kubelets that get IPs from the allocator like the CNI daemon) with
+// the IP controller: scaling a StatefulSet 3→1 releases ordinals 1 and 2 (OnScaleDown), a Never
+// set keeps them, and a Deployment pod's IP is freed once the pod is gone.
+func TestIPAMReleasePolicies(t *testing.T) {
+	cp := harness.Start(t)
+	cp.CreateNodes(t, harness.TwoDatacenters(2))
+	a := ipamAllocator(t, cp)
+	ipamPool(t, cp, rangePool("apps", "10.60.0.0/24", "10.60.0.10", 100, func(s *v1alpha1.IPPoolSpec) { s.Default = true }), a)
+	cp.StartControllers(t, harness.StatefulSetController, harness.ReplicaSetController, harness.DeploymentController)
+	cp.StartScheduler(t, harness.SchedulerConfig("default-scheduler", ""))
+	cp.SimulateKubelets(t, cniPodIP(cp, a))
+	startIPController(t, cp, testControllerOptions())
+	ipamNamespace(t, cp, "scale", nil, nil)
+	ipamNamespace(t, cp, "keep", nil, nil)
+	ipamNamespace(t, cp, "web", nil, nil)
+
+	ipamStatefulSet(t, cp, "scale", "db", 3, nil)
+	ipamStatefulSet(t, cp, "keep", "db", 3, map[string]string{v1alpha1.AnnotationIPRelease: "Never"})
+	for _, ns := range []string{"scale", "keep"} {
+		harness.Eventually(t, 60*time.Second, func() (bool, error) { return len(claimsOf(t, cp, ns)) == 3, nil }, "3 claims in %s", ns)
+	}
+	before := claimsOf(t, cp, "scale")
+	scaleStatefulSet(t, cp, "scale", "db", 1)
+	scaleStatefulSet(t, cp, "keep", "db", 1)
+	harness.Eventually(t, 60*time.Second, func() (bool, error) {
+		got := claimsOf(t, cp, "scale")
+		return len(got) == 1 && got["db-0"] != nil && got["db-0"].Spec.IP == before["db-0"].Spec.IP, nil
+	}, "OnScaleDown to release db-1 and db-2 and keep db-0")
+	harness.Eventually(t, 30*time.Second, func() (bool, error) {
+		pods, err := cp.Kube.CoreV1().Pods("keep").List(cp.Ctx, metav1.ListOptions{})
+		return err == nil && len(pods.Items) == 1, err
+	}, "keep/db scaled down to one pod")
+	if got := claimsOf(t, cp, "keep"); len(got) != 3 {
+		t.Fatalf("Never: %d claims left after scale-down, want 3", len(got))
+	}
+	// Scaling back up gives ordinals 1 and 2 of the Never set their old IPs.
+	keepBefore := claimsOf(t, cp, "keep")
+	scaleStatefulSet(t, cp, "keep", "db", 3)
+	harness.Eventually(t, 60*time.Second, func() (bool, error) {
+		pods, err := cp.Kube.CoreV1().Pods("keep").List(cp.Ctx, metav1.ListOptions{})
+		if err != nil || len(pods.Items) != 3 {
+			return false, err
+		}
+		for _, p := range pods.Items {
+			if p.Status.PodIP == "" || p.Status.PodIP != keepBefore[p.Name].Spec.IP {
+				return false, fmt.Errorf("%s has IP %q, want %s", p.Name, p.Status.PodIP, keepBefore[p.Name].Spec.IP)
+			}
+		}
+		return true, nil
+	}, "keep/db pods back on their IPs")
+
+	labels := map[string]string{"app": "web"}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "web", Name: "web"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](2),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "example.invalid/web"}}},
+			},
+		},
+	}
+	if _, err := cp.Kube.AppsV1().Deployments("web").Create(cp.Ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, 60*time.Second, func() (bool, error) { return len(claimsOf(t, cp, "web")) == 2, nil }, "2 Deployment claims")
+	for _, c := range claimsOf(t, cp, "web") {
+		if c.Spec.Mode != v1alpha1.ModeEphemeral || c.Spec.Owner.Kind != "Deployment" || c.Spec.Owner.Name != "web" {
+			t.Fatalf("Deployment claim %s: %+v", c.Name, c.Spec)
+		}
+	}
+	// Scale to zero (no garbage collector runs in the harness to delete a Deployment's pods).
+	sc, err := cp.Kube.AppsV1().Deployments("web").GetScale(cp.Ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Spec.Replicas = 0
+	if _, err := cp.Kube.AppsV1().Deployments("web").UpdateScale(cp.Ctx, "web", sc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, 30*time.Second, func() (bool, error) { return len(claimsOf(t, cp, "web")) == 0, nil }, "Deployment IPs freed")
+}
+
+// TestIPAMGarbageCollection: leaked ephemeral claims (pod deleted while no controller ran, pod on a
+// deleted node, DEL never called for a finished pod) are freed; a young Reserved claim, a live
+// pod's claim and sticky claims (a live static pod's, a Never claim whose pod is gone) are never
+// touched. Also checks pool status counts.
+func TestIPAMGarbageCollection(t *testing.T) {
+	cp := harness.Start(t)
+	nodes := cp.CreateNodes(t, harness.TwoDatacenters(1))
+	a := ipamAllocator(t, cp)
+	ipamNamespace(t, cp, "gc", nil, nil)
+	ipamPool(t, cp, rangePool("gc-pool", "10.70.0.0/24", "10.70.0.10", 20, func(s *v1alpha1.IPPoolSpec) { s.Default = true }), a)
+
+	alloc := func(pod *corev1.Pod, node *corev1.Node, phase v1alpha1.ClaimPhase) *v1alpha1.IPClaim {
+		c, err := a.Allocate(cp.Ctx, ipam.Request{Pod: pod, Node: node, Phase: phase})
+		if err != nil {
+			t.Fatalf("allocate for %s: %v", pod.Name, err)
+		}
+		return c
+	}
+	// Leaks.
+	gone := alloc(memPod("gc", "deleted-unseen", nil), nodes[0], v1alpha1.PhaseBound)
+	ghost := apiPod(t, cp, "gc", "on-dead-node", nil, nil)
+	bindPod(t, cp, ghost, "doomed-node")
+	onDeadNode := alloc(ghost, nil, v1alpha1.PhaseBound)
+	finished := apiPod(t, cp, "gc", "finished", nil, nil)
+	finishedClaim := alloc(finished, nodes[0], v1alpha1.PhaseBound)
+	finished.Status.Phase = corev1.PodSucceeded
+	if _, err := cp.Kube.CoreV1().Pods("gc").UpdateStatus(cp.Ctx, finished, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	oldReservation := alloc(memPod("gc", "reserved-long-ago", nil), nodes[0], v1alpha1.PhaseReserved)
+	backdate(t, cp, oldReservation, time.Hour)
+	// Protected.
+	young := alloc(memPod("gc", "being-scheduled", nil), nodes[1], v1alpha1.PhaseReserved)
+	live := apiPod(t, cp, "gc", "live", nil, nil)
+	liveClaim := alloc(live, nodes[1], v1alpha1.PhaseBound)
+	static := alloc(apiPod(t, cp, "gc", "static", map[string]string{v1alpha1.AnnotationIPAddress: "10.70.0.20"}, nil), nodes[1], v1alpha1.PhaseBound)
+	never := alloc(memPod("gc", "never", map[string]string{v1alpha1.AnnotationIPPolicy: "sticky", v1alpha1.AnnotationIPRelease: "Never"}), nodes[1], v1alpha1.PhaseBound)
+
+	startIPController(t, cp, testControllerOptions())
+	leaked := []*v1alpha1.IPClaim{gone, onDeadNode, finishedClaim, oldReservation}
+	kept := []*v1alpha1.IPClaim{young, liveClaim, static, never}
+	harness.Eventually(t, 30*time.Second, func() (bool, error) {
+		claims := claimsByIP(t, cp)
+		for _, c := range leaked {
+			if claims[c.Spec.IP] != nil {
+				return false, fmt.Errorf("%s (%s) not collected yet", c.Spec.IP, c.Spec.Owner.PodName)
+			}
+		}
+		return true, nil
+	}, "leaked ephemeral claims to be collected")
+	claims := claimsByIP(t, cp)
+	for _, c := range kept {
+		if got := claims[c.Spec.IP]; got == nil || got.UID != c.UID {
+			t.Errorf("claim %s of %s was collected", c.Spec.IP, c.Spec.Owner.PodName)
+		}
+	}
+	// gc-pool: 20 addresses, 4 held (1 Reserved) → 16 free.
+	harness.Eventually(t, 10*time.Second, func() (bool, error) {
+		p, err := cp.Ecloud.IPPools().Get(cp.Ctx, "gc-pool", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		s := p.Status
+		ok := s.Total == 20 && s.Allocated == 4 && s.Reserved == 1 && s.Free == 16 &&
+			meta.IsStatusConditionTrue(s.Conditions, v1alpha1.PoolReady) && meta.IsStatusConditionFalse(s.Conditions, v1alpha1.PoolLowOnIPs)
+		return ok, fmt.Errorf("status %+v", s)
+	}, "gc-pool status 20 total, 4 allocated, 1 reserved, 16 free")
+}
+
+// TestIPAMPoolStatusConditions: LowOnIPs when under 10% is free, Overlapping on the younger of
+// two overlapping pools.
+func TestIPAMPoolStatusConditions(t *testing.T) {
+	cp := harness.Start(t)
+	a := ipamAllocator(t, cp)
+	ipamNamespace(t, cp, "st", nil, nil)
+	ipamPool(t, cp, rangePool("small", "10.80.0.0/24", "10.80.0.10", 10), a)
+	startIPController(t, cp, testControllerOptions())
+	ipamPool(t, cp, rangePool("younger", "10.80.0.0/25", "10.80.0.100", 10), a)
+	for i := 0; i < 10; i++ {
+		if _, err := a.Allocate(cp.Ctx, ipam.Request{Pod: memPod("st", fmt.Sprintf("p%d", i), map[string]string{v1alpha1.AnnotationIPPools: "small"})}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cond := func(pool, typ string, want bool) {
+		harness.Eventually(t, 10*time.Second, func() (bool, error) {
+			p, err := cp.Ecloud.IPPools().Get(cp.Ctx, pool, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			return meta.IsStatusConditionPresentAndEqual(p.Status.Conditions, typ, map[bool]metav1.ConditionStatus{true: "True", false: "False"}[want]), fmt.Errorf("%+v", p.Status)
+		}, "pool %s condition %s=%v", pool, typ, want)
+	}
+	cond("small", v1alpha1.PoolLowOnIPs, true)
+	cond("small", v1alpha1.PoolOverlapping, false)
+	cond("younger", v1alpha1.PoolOverlapping, true)
+	cond("younger", v1alpha1.PoolReady, false)
+}
+
+func bindPod(tb testing.TB, cp *harness.ControlPlane, pod *corev1.Pod, node string) {
+	tb.Helper()
+	b := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID}, Target: corev1.ObjectReference{Kind: "Node", Name: node}}
+	if err := cp.Kube.CoreV1().Pods(pod.Namespace).Bind(cp.Ctx, b, metav1.CreateOptions{}); err != nil {
+		tb.Fatalf("bind %s to %s: %v", pod.Name, node, err)
+	}
+}
+
+// backdate moves a claim's reservation into the past.
+func backdate(tb testing.TB, cp *harness.ControlPlane, c *v1alpha1.IPClaim, d time.Duration) {
+	tb.Helper()
+	cur, err := cp.Ecloud.IPClaims().Get(cp.Ctx, c.Name, metav1.GetOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	at := metav1.NewTime(time.Now().Add(-d))
+	cur.Status.ReservedAt = &at
+	if _, err := cp.Ecloud.IPClaims().Update(cp.Ctx, cur, metav1.UpdateOptions{}); err != nil {
+		tb.Fatal(err)
+	}
+}
