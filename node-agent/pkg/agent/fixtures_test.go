@@ -7,8 +7,8 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 
-	"github.com/ecloud-io/ecloud/node-agent/internal/cgtest"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/cgroups"
+	"github.com/ecloud-io/ecloud/node-agent/testutil/cgtest"
 )
 
 const netDev = `Inter-|   Receive                                                |  Transmit

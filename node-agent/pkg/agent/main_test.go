@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/ecloud-io/ecloud/node-agent/internal/cgtest"
+	"github.com/ecloud-io/ecloud/node-agent/testutil/cgtest"
 )
 
 func TestMain(m *testing.M) {

@@ -14,12 +14,12 @@ import (
 	"k8s.io/utils/clock"
 	testingclock "k8s.io/utils/clock/testing"
 
-	"github.com/ecloud-io/ecloud/node-agent/internal/falcontest"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/agentmetrics"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/collector"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/config"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/odin"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/scrape"
+	"github.com/ecloud-io/ecloud/node-agent/testutil/falcontest"
 )
 
 const step = 10 * time.Second
