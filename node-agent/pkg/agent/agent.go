@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -28,8 +29,10 @@ import (
 	"github.com/ecloud-io/ecloud/node-agent/pkg/collector/psi"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/config"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/discovery"
+	"github.com/ecloud-io/ecloud/node-agent/pkg/nodecheck"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/odin"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/promsink"
+	"github.com/ecloud-io/ecloud/node-agent/pkg/rdt"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/scrape"
 )
 
@@ -48,6 +51,9 @@ type Agent struct {
 	runner    *scrape.Runner
 	exporter  *promsink.Exporter
 	pusher    *odin.Pusher
+	rdt       *rdt.Manager
+	recorder  record.EventRecorder
+	stopRec   func()
 	listener  net.Listener
 }
 
@@ -78,7 +84,12 @@ func New(ctx context.Context, cfg config.Config, kube kubernetes.Interface, clk 
 	}
 	a := &Agent{cfg: cfg, kube: kube, clock: clk, hier: hier}
 	a.discovery = discovery.New(ctx, kube, cfg.NodeName, hier)
+	a.recorder, a.stopRec = newRecorder(ctx, kube, cfg.NodeName)
 	collectors := Collectors()
+	if cfg.RDT.Enabled {
+		a.rdt = rdt.New(cfg.RDT, hier, a.discovery, a.recorder)
+		collectors = append(collectors, a.rdt)
+	}
 	a.exporter = promsink.New(scrape.Descs(collectors))
 	a.runner = &scrape.Runner{
 		Env:        &collector.Env{Hierarchy: hier, Reader: &cgroups.Reader{}, ProcRoot: cfg.ProcRoot, SysRoot: cfg.SysRoot},
@@ -170,8 +181,16 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}()
 	defer srv.Close()
+	defer a.stopRec()
+	nodecheck.Run(ctx, a.cfg.NodeCheck.RuntimeRoot, a.cfg.NodeName, a.recorder)
 	if err := a.discovery.Start(ctx); err != nil {
 		return err
+	}
+	if a.rdt != nil {
+		if err := a.rdt.Start(ctx); err != nil {
+			return err
+		}
+		go a.rdt.Run(ctx)
 	}
 	if a.pusher != nil {
 		go a.pusher.Run(ctx)
