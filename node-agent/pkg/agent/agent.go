@@ -21,12 +21,7 @@ import (
 	"github.com/ecloud-io/ecloud/node-agent/pkg/agentmetrics"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/cgroups"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/collector"
-	"github.com/ecloud-io/ecloud/node-agent/pkg/collector/blkio"
-	"github.com/ecloud-io/ecloud/node-agent/pkg/collector/cpu"
-	"github.com/ecloud-io/ecloud/node-agent/pkg/collector/memory"
-	"github.com/ecloud-io/ecloud/node-agent/pkg/collector/network"
-	"github.com/ecloud-io/ecloud/node-agent/pkg/collector/pids"
-	"github.com/ecloud-io/ecloud/node-agent/pkg/collector/psi"
+	"github.com/ecloud-io/ecloud/node-agent/pkg/collector/all"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/config"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/discovery"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/nodecheck"
@@ -35,11 +30,6 @@ import (
 	"github.com/ecloud-io/ecloud/node-agent/pkg/rdt"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/scrape"
 )
-
-// Collectors returns one instance of every collector.
-func Collectors() []collector.Collector {
-	return []collector.Collector{cpu.New(), memory.New(), pids.New(), blkio.New(), network.New(), psi.New()}
-}
 
 // Agent is a configured node agent.
 type Agent struct {
@@ -85,7 +75,7 @@ func New(ctx context.Context, cfg config.Config, kube kubernetes.Interface, clk 
 	a := &Agent{cfg: cfg, kube: kube, clock: clk, hier: hier}
 	a.discovery = discovery.New(ctx, kube, cfg.NodeName, hier)
 	a.recorder, a.stopRec = newRecorder(ctx, kube, cfg.NodeName)
-	collectors := Collectors()
+	collectors := all.New()
 	if cfg.RDT.Enabled {
 		a.rdt = rdt.New(cfg.RDT, hier, a.discovery, a.recorder)
 		collectors = append(collectors, a.rdt)

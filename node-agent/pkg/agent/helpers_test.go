@@ -11,10 +11,10 @@ import (
 	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/clock"
 
-	"github.com/ecloud-io/ecloud/node-agent/pkg/agent"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/cgroups"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/collector"
-	"github.com/ecloud-io/ecloud/node-agent/pkg/discovery"
+	"github.com/ecloud-io/ecloud/node-agent/pkg/collector/all"
+	"github.com/ecloud-io/ecloud/node-agent/pkg/podcgroup"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/scrape"
 )
 
@@ -38,10 +38,10 @@ func runningPod(ns, name, uid string, qos v1.PodQOSClass, containers map[string]
 func collect(t *testing.T, hier cgroups.Hierarchy, procRoot string, pods ...*v1.Pod) *scrape.Snapshot {
 	t.Helper()
 	logger, ctx := ktesting.NewTestContext(t)
-	res := discovery.NewResolver(hier)
+	res := podcgroup.NewResolver(hier)
 	r := &scrape.Runner{
 		Env:        &collector.Env{Hierarchy: hier, Reader: &cgroups.Reader{}, ProcRoot: procRoot, SysRoot: "/sys"},
-		Collectors: agent.Collectors(),
+		Collectors: all.New(),
 		Source:     scrape.TargetsFunc(func() []*collector.Target { return res.Targets(logger, pods) }),
 		Node:       "node-1", Datacenter: "dc-a", Clock: clock.RealClock{},
 	}

@@ -31,7 +31,9 @@ func TestRealCgroupsV1(t *testing.T) {
 				"mem":  tree.AddContainer(podA, ids["mem"]),
 				"oom":  tree.AddContainer(podB, ids["oom"]),
 			}
-			must(t, tree.Set("cpu", dirs["burn"], "cpu.cfs_quota_us", "25000"))
+			// 10% of a CPU in 10ms periods: the burner is throttled even on a busy machine.
+			must(t, tree.Set("cpu", dirs["burn"], "cpu.cfs_period_us", "10000"))
+			must(t, tree.Set("cpu", dirs["burn"], "cpu.cfs_quota_us", "1000"))
 			must(t, tree.Set("memory", dirs["oom"], "memory.limit_in_bytes", strconv.Itoa(64*mib)))
 
 			workers := map[string]*cgtest.Worker{}
@@ -42,7 +44,7 @@ func TestRealCgroupsV1(t *testing.T) {
 				must(t, tree.Move(w.Pid(), dir))
 				workers[name] = w
 			}
-			must(t, workers["burn"].Do("burn 0.3"))
+			must(t, workers["burn"].Do("burn 0.15"))
 			must(t, workers["mem"].Do("alloc 100"))
 			if err := workers["oom"].Do("alloc 200"); err == nil {
 				t.Fatal("worker allocating 200MiB under a 64MiB limit was not OOM-killed")
@@ -59,19 +61,19 @@ func TestRealCgroupsV1(t *testing.T) {
 			procCPU, err := cgtest.ProcCPUSeconds(workers["burn"].Pid())
 			must(t, err)
 			usage := value(t, snap, "web", "burn", "container_cpu_usage_seconds_total")
-			if usage < 0.3 || usage > procCPU+0.05 || usage < procCPU-0.15 {
-				t.Errorf("burn cpu usage = %.3fs, want >= 0.3s and within [-0.15,+0.05]s of the process's %.3fs", usage, procCPU)
+			if usage < 0.15 || usage > procCPU+0.05 || usage < procCPU-0.15 {
+				t.Errorf("burn cpu usage = %.3fs, want >= 0.15s and within [-0.15,+0.05]s of the process's %.3fs", usage, procCPU)
 			}
 			user := value(t, snap, "web", "burn", "container_cpu_user_seconds_total")
 			sys := value(t, snap, "web", "burn", "container_cpu_system_seconds_total")
 			if user+sys < usage-0.1 || user+sys > usage+0.1 {
 				t.Errorf("user %.2f + system %.2f far from usage %.3f", user, sys, usage)
 			}
-			if p := value(t, snap, "web", "burn", "container_cpu_cfs_periods_total"); p < 5 {
-				t.Errorf("cfs periods = %v, want >= 5 for 0.3s at a 25%% quota", p)
+			if p := value(t, snap, "web", "burn", "container_cpu_cfs_periods_total"); p < 100 {
+				t.Errorf("cfs periods = %v, want >= 100 for 0.15s at a 10%% quota in 10ms periods", p)
 			}
 			if thr := value(t, snap, "web", "burn", "container_cpu_cfs_throttled_periods_total"); thr < 1 {
-				t.Errorf("throttled periods = %v, want > 0 for a burner under a 25%% quota", thr)
+				t.Errorf("throttled periods = %v, want > 0 for a burner under a 10%% quota", thr)
 			}
 			if podUsage := value(t, snap, "web", "", "container_cpu_usage_seconds_total"); podUsage < usage {
 				t.Errorf("pod-level cpu usage %.3f < its container's %.3f", podUsage, usage)

@@ -25,7 +25,7 @@ import (
 	"github.com/ecloud-io/ecloud/node-agent/pkg/cgroups"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/collector"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/config"
-	"github.com/ecloud-io/ecloud/node-agent/pkg/discovery"
+	"github.com/ecloud-io/ecloud/node-agent/pkg/podcgroup"
 )
 
 // Name of the manager (and of its collector).
@@ -52,7 +52,7 @@ type Manager struct {
 	cfg      config.RDT
 	hier     cgroups.Hierarchy
 	pods     PodSource
-	resolver *discovery.Resolver
+	resolver *podcgroup.Resolver
 	recorder record.EventRecorder
 	reader   cgroups.Reader
 
@@ -70,7 +70,7 @@ var _ collector.Collector = &Manager{}
 
 // New returns a manager; Start detects resctrl.
 func New(cfg config.RDT, hier cgroups.Hierarchy, pods PodSource, recorder record.EventRecorder) *Manager {
-	return &Manager{cfg: cfg, hier: hier, pods: pods, resolver: discovery.NewResolver(hier), recorder: recorder,
+	return &Manager{cfg: cfg, hier: hier, pods: pods, resolver: podcgroup.NewResolver(hier), recorder: recorder,
 		warned: map[string]bool{}, monGroups: map[monKey]grdt.MonGroup{}}
 }
 
