@@ -10,7 +10,7 @@ CMDS       = $(shell $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}
 LDFLAGS   := -s -w
 TEST_TIMEOUT ?= 45m
 # Benchmarks: each component adds its bench-<name> target to this list.
-BENCHES   :=
+BENCHES   := bench-agent
 
 .PHONY: help
 help: ## list the targets
@@ -46,6 +46,14 @@ verify: $(BIN)/controller-gen ## gofmt, go vet, generated files fresh, go.mod ti
 .PHONY: bench
 bench: $(BENCHES) ## run every bench-* target
 	@[ -n "$(BENCHES)" ] || echo "bench: no benchmarks yet"
+
+.PHONY: bench-agent
+bench-agent: ## node agent: 500 real container cgroups, our collector vs cAdvisor's manager (CPU, peak RSS); root
+	@mkdir -p $(BIN)
+	$(GO) build -tags bench -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/bench-agent-collector ./node-agent/bench/collector
+	$(GO) build -tags bench -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/bench-agent-cadvisor ./node-agent/bench/cadvisor
+	$(GO) build -tags bench -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/bench-agent-driver ./node-agent/bench/driver
+	$(BIN)/bench-agent-driver -bin $(BIN)
 
 .PHONY: up
 up: ## start the local two-datacenter cluster on real kubelets (not yet: see issue "make up")

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -80,7 +81,7 @@ func New(ctx context.Context, cfg config.Config, kube kubernetes.Interface, clk 
 		a.rdt = rdt.New(cfg.RDT, hier, a.discovery, a.recorder)
 		collectors = append(collectors, a.rdt)
 	}
-	a.exporter = promsink.New(scrape.Descs(collectors))
+	a.exporter = sharedExporter()
 	a.runner = &scrape.Runner{
 		Env:        &collector.Env{Hierarchy: hier, Reader: &cgroups.Reader{}, ProcRoot: cfg.ProcRoot, SysRoot: cfg.SysRoot},
 		Collectors: collectors, Source: a.discovery, Node: cfg.NodeName, Datacenter: cfg.Datacenter,
@@ -98,6 +99,21 @@ func New(ctx context.Context, cfg config.Config, kube kubernetes.Interface, clk 
 		logger.Info("Odin push not configured; metrics only on /metrics")
 	}
 	return a, nil
+}
+
+var (
+	exporterOnce sync.Once
+	exporter     *promsink.Exporter
+)
+
+// sharedExporter returns the process's one exporter, registered in legacyregistry with every metric
+// family an agent can emit (a process has one /metrics registry; agents in tests share it).
+func sharedExporter() *promsink.Exporter {
+	exporterOnce.Do(func() {
+		exporter = promsink.New(append(scrape.Descs(all.New()), rdt.Descs()...))
+		legacyregistry.CustomMustRegister(exporter)
+	})
+	return exporter
 }
 
 // detectHierarchy finds the cgroup version and, for "auto", the kubelet's driver.
@@ -157,8 +173,6 @@ func (a *Agent) Listen() (net.Addr, error) {
 // Run starts everything and blocks until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
 	logger := klog.FromContext(ctx)
-	legacyregistry.CustomMustRegister(a.exporter)
-	defer legacyregistry.Registerer().Unregister(a.exporter)
 	if a.listener == nil {
 		if _, err := a.Listen(); err != nil {
 			return err

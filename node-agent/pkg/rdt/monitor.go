@@ -14,7 +14,10 @@ var (
 func (*Manager) Name() string { return Name }
 
 // Describe implements collector.Collector.
-func (*Manager) Describe() []*collector.Desc {
+func (*Manager) Describe() []*collector.Desc { return Descs() }
+
+// Descs lists the monitoring metric families (known without a Manager).
+func Descs() []*collector.Desc {
 	return []*collector.Desc{llcOccupancy, mbmTotal, mbmLocal}
 }
 

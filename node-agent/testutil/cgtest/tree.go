@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ type Tree struct {
 	// real trees are live cgroups; fixtures are plain directories.
 	real bool
 	dirs []string
+	made map[string]bool
 }
 
 // UniqueName returns prefix-<random hex>, for cgroup and directory names that never collide.
@@ -48,12 +50,19 @@ func NewV1(t testing.TB, driver cgroups.Driver) *Tree {
 	if v, err := cgroups.DetectVersion(root); err != nil || v != cgroups.V1 {
 		t.Skipf("needs a writable cgroup v1 hierarchy at %s (detected %v, %v)", root, v, err)
 	}
-	tr := &Tree{Hier: cgroups.Hierarchy{Root: root, Version: cgroups.V1, Driver: driver, Parent: "/" + UniqueName("eagent")}, real: true}
+	tr := NewRealV1(root, driver, "eagent")
 	t.Cleanup(func() {
 		if err := tr.Remove(); err != nil {
 			t.Errorf("clean up test cgroups: %v", err)
 		}
 	})
+	return tr
+}
+
+// NewRealV1 creates the kubepods root of a real cgroup v1 tree under <root>/<ctrl>/<prefix>-<random>;
+// the caller removes it with Remove.
+func NewRealV1(root string, driver cgroups.Driver, prefix string) *Tree {
+	tr := &Tree{Hier: cgroups.Hierarchy{Root: root, Version: cgroups.V1, Driver: driver, Parent: "/" + UniqueName(prefix)}, real: true}
 	tr.Mkdir(tr.Hier.Parent)
 	if driver == cgroups.DriverSystemd {
 		tr.Mkdir(filepath.Join(tr.Hier.Parent, "kubepods.slice"))
@@ -63,8 +72,15 @@ func NewV1(t testing.TB, driver cgroups.Driver) *Tree {
 	return tr
 }
 
-// Mkdir creates rel in every controller (real) or as a directory (fixture).
+// Mkdir creates rel in every controller (real) or as a directory (fixture), once.
 func (tr *Tree) Mkdir(rel string) {
+	if tr.made[rel] {
+		return
+	}
+	if tr.made == nil {
+		tr.made = map[string]bool{}
+	}
+	tr.made[rel] = true
 	for _, ctrl := range tr.controllers() {
 		if err := os.MkdirAll(tr.Hier.Path(ctrl, rel), 0o755); err != nil {
 			panic(fmt.Sprintf("create cgroup %s: %v", tr.Hier.Path(ctrl, rel), err))
@@ -130,16 +146,25 @@ func (tr *Tree) Remove() error {
 	if !tr.real {
 		return nil
 	}
-	var errs []error
-	for i := len(tr.dirs) - 1; i >= 0; i-- {
-		for _, ctrl := range tr.controllers() {
-			dir := tr.Hier.Path(ctrl, tr.dirs[i])
-			killAll(dir)
-			if err := rmdirRetry(dir); err != nil {
-				errs = append(errs, err)
+	// Controllers are independent hierarchies: remove them in parallel (each rmdir waits for the
+	// kernel, which adds up with hundreds of cgroups).
+	ctrls := tr.controllers()
+	errs := make([]error, len(ctrls))
+	var wg sync.WaitGroup
+	for i, ctrl := range ctrls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := len(tr.dirs) - 1; j >= 0; j-- {
+				dir := tr.Hier.Path(ctrl, tr.dirs[j])
+				killAll(dir)
+				if err := rmdirRetry(dir); err != nil {
+					errs[i] = errors.Join(errs[i], err)
+				}
 			}
-		}
+		}()
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
