@@ -83,8 +83,8 @@ func ParseInt(b []byte) (int64, error) {
 	return int64(v), err
 }
 
-// ForEachLine calls fn with each line's whitespace-separated fields (up to len(fields)).
-func ForEachLine(b []byte, fields [][]byte, fn func(fields [][]byte)) {
+// ForEachRawLine calls fn with each line of b (without the newline).
+func ForEachRawLine(b []byte, fn func(line []byte)) {
 	for len(b) > 0 {
 		line := b
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {
@@ -92,6 +92,13 @@ func ForEachLine(b []byte, fields [][]byte, fn func(fields [][]byte)) {
 		} else {
 			b = nil
 		}
+		fn(line)
+	}
+}
+
+// ForEachLine calls fn with each line's whitespace-separated fields (up to len(fields)).
+func ForEachLine(b []byte, fields [][]byte, fn func(fields [][]byte)) {
+	ForEachRawLine(b, func(line []byte) {
 		n := 0
 		for n < len(fields) {
 			line = bytes.TrimLeft(line, " \t")
@@ -109,7 +116,7 @@ func ForEachLine(b []byte, fields [][]byte, fn func(fields [][]byte)) {
 		if n > 0 {
 			fn(fields[:n])
 		}
-	}
+	})
 }
 
 // ForEachKeyUint calls fn for every "key value" line whose value is an unsigned integer

@@ -20,6 +20,7 @@ import (
 	"github.com/ecloud-io/ecloud/node-agent/pkg/odin"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/scrape"
 	"github.com/ecloud-io/ecloud/node-agent/testutil/falcontest"
+	"github.com/ecloud-io/ecloud/node-agent/testutil/poll"
 )
 
 const step = 10 * time.Second
@@ -75,13 +76,7 @@ func startPusher(t *testing.T, cfg config.Odin) (*odin.Pusher, func()) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, 30*time.Second, what, cond)
 }
 
 // TestOutageAndRestart: Odin is down for 10 simulated minutes (connections dropped, then 503, then

@@ -24,6 +24,7 @@ import (
 	"github.com/ecloud-io/ecloud/node-agent/pkg/config"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/rdt"
 	"github.com/ecloud-io/ecloud/node-agent/testutil/cgtest"
+	"github.com/ecloud-io/ecloud/node-agent/testutil/poll"
 )
 
 const prefix = "ecloud-"
@@ -261,13 +262,7 @@ func writeFile(t *testing.T, p, content string) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, 30*time.Second, what, cond)
 }
 
 type eventLog struct {

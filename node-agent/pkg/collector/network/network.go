@@ -81,24 +81,18 @@ func parse(b []byte, path string, sink collector.Sink) error {
 	var fields [16][]byte
 	var perr error
 	lineNo := 0
-	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
+	cgroups.ForEachRawLine(b, func(line []byte) {
 		lineNo++
 		if lineNo <= 2 { // two header lines
-			continue
+			return
 		}
 		name, rest, ok := bytes.Cut(line, []byte{':'})
 		if !ok {
-			continue
+			return
 		}
 		iface := string(bytes.TrimSpace(name))
 		if iface == "lo" {
-			continue
+			return
 		}
 		cgroups.ForEachLine(rest, fields[:], func(f [][]byte) {
 			if len(f) < 12 {
@@ -114,6 +108,6 @@ func parse(b []byte, path string, sink collector.Sink) error {
 				}
 			}
 		})
-	}
+	})
 	return perr
 }
