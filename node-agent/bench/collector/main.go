@@ -22,6 +22,8 @@ import (
 	"github.com/ecloud-io/ecloud/node-agent/pkg/cgroups"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/collector"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/collector/all"
+	"github.com/ecloud-io/ecloud/node-agent/pkg/config"
+	"github.com/ecloud-io/ecloud/node-agent/pkg/odin"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/podcgroup"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/promsink"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/scrape"
@@ -32,6 +34,7 @@ func main() {
 	parent := flag.String("parent", "", "kubelet cgroup root of the tree")
 	step := flag.Duration("step", 10*time.Second, "collection interval")
 	duration := flag.Duration("duration", 60*time.Second, "how long to run")
+	odinSpool := flag.String("odin-spool", "", "also convert every snapshot to Odin items and spool them here (no sending)")
 	flag.Parse()
 	hier := cgroups.Hierarchy{Root: *root, Version: cgroups.V1, Driver: cgroups.DriverCgroupfs, Parent: *parent}
 	pods, err := podsFromTree(hier)
@@ -49,6 +52,16 @@ func main() {
 		Source:     scrape.TargetsFunc(func() []*collector.Target { return res.Targets(logger, pods) }),
 		Node:       "bench-node", Datacenter: "dc-a", Step: *step, Clock: clock.RealClock{},
 		Consumers: []scrape.Consumer{exporter},
+	}
+	if *odinSpool != "" {
+		cfg := config.Default().Odin
+		cfg.URL, cfg.SpoolDir = "http://127.0.0.1:1/api/push", *odinSpool
+		p, err := odin.New(cfg, *step, clock.RealClock{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		r.Consumers = append(r.Consumers, p)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *duration)
 	defer cancel()

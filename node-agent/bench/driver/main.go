@@ -2,7 +2,8 @@
 
 // Command driver is `make bench-agent`: it builds 500 containers' real cgroups (v1, cgroupfs layout,
 // one sleeping process each), runs the agent's collector and cAdvisor's manager on that tree at the
-// same time for the same duration (cAdvisor twice: with the agent's metric families, and a basic
+// same time for the same duration (the collector also a second time with Odin encoding and spooling;
+// cAdvisor twice: with the agent's metric families, and a basic
 // set), and compares their CPU seconds and peak RSS.
 package main
 
@@ -73,19 +74,27 @@ func run(tree *cgtest.Tree, bin string, containers int, step, duration time.Dura
 	agent := exec.Command(filepath.Join(bin, "bench-agent-collector"), args...)
 	cadv := exec.Command(filepath.Join(bin, "bench-agent-cadvisor"), append(args, "-metrics", "same")...)
 	basic := exec.Command(filepath.Join(bin, "bench-agent-cadvisor"), append(args, "-metrics", "basic")...)
-	for _, c := range []*exec.Cmd{agent, cadv, basic} {
+	spool, err := os.MkdirTemp("", "eagent-bench-spool-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(spool)
+	withOdin := exec.Command(filepath.Join(bin, "bench-agent-collector"), append(args, "-odin-spool", spool)...)
+	for _, c := range []*exec.Cmd{agent, cadv, basic, withOdin} {
 		c.Stdout, c.Stderr = os.Stdout, os.Stderr
 		if err := c.Start(); err != nil {
 			fmt.Fprintln(os.Stderr, "start", c.Path, err)
 			return 1
 		}
 	}
-	fmt.Printf("running the three for %v at a %v step...\n", duration, step)
-	aErr, cErr, bErr := agent.Wait(), cadv.Wait(), basic.Wait()
-	if aErr != nil || cErr != nil || bErr != nil {
-		fmt.Fprintln(os.Stderr, "bench process failed:", aErr, cErr, bErr)
+	fmt.Printf("running all four for %v at a %v step...\n", duration, step)
+	aErr, cErr, bErr, oErr := agent.Wait(), cadv.Wait(), basic.Wait(), withOdin.Wait()
+	if aErr != nil || cErr != nil || bErr != nil || oErr != nil {
+		fmt.Fprintln(os.Stderr, "bench process failed:", aErr, cErr, bErr, oErr)
 		return 1
 	}
+	oCPU, oRSS := usage(withOdin)
 	aCPU, aRSS := usage(agent)
 	cCPU, cRSS := usage(cadv)
 	bCPU, bRSS := usage(basic)
@@ -93,6 +102,8 @@ func run(tree *cgtest.Tree, bin string, containers int, step, duration time.Dura
 	fmt.Printf("cadvisor manager, same metric families: cpu %.3fs (%.2f%% of a core), peak rss %.1f MiB\n", cCPU, 100*cCPU/duration.Seconds(), cRSS)
 	fmt.Printf("cadvisor manager, basic families (no process/OOM): cpu %.3fs (%.2f%% of a core), peak rss %.1f MiB; agent/basic ratio %.3f\n",
 		bCPU, 100*bCPU/duration.Seconds(), bRSS, aCPU/bCPU)
+	fmt.Printf("agent collector + Odin encoding/spooling: cpu %.3fs (%.2f%% of a core), peak rss %.1f MiB; ratio to cadvisor %.3f\n",
+		oCPU, 100*oCPU/duration.Seconds(), oRSS, oCPU/cCPU)
 	fmt.Printf("RESULT agent_cpu_vs_cadvisor_ratio=%.3f\n", aCPU/cCPU)
 	fmt.Printf("RESULT agent_rss_mib=%.1f\n", aRSS)
 	return 0
