@@ -19,6 +19,7 @@ import (
 	"github.com/ecloud-io/ecloud/node-agent/pkg/agent"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/cgroups"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/config"
+	"github.com/ecloud-io/ecloud/node-agent/pkg/nodecheck"
 	"github.com/ecloud-io/ecloud/node-agent/testutil/cgtest"
 	"github.com/ecloud-io/ecloud/node-agent/testutil/falcontest"
 	"github.com/ecloud-io/ecloud/test/harness"
@@ -197,8 +198,25 @@ func TestNodeAgentBadInput(t *testing.T) {
 		return code == http.StatusOK, err
 	}, "agent healthy without Odin")
 
-	cfg.Cgroup.Root = t.TempDir()
+	// The node check's Warning Event reaches the Node through the agent's recorder.
 	_, ctx := ktesting.NewTestContext(t)
+	rec, stop := agent.NewRecorder(ctx, cp.Kube, "dc-a-node-0")
+	defer stop()
+	nodecheck.Report(ctx, nodecheck.Facts{FSType: nodecheck.XFSMagic}, "/var/lib/containerd", "dc-a-node-0", rec)
+	harness.Eventually(t, 30*time.Second, func() (bool, error) {
+		evs, err := cp.Kube.CoreV1().Events("default").List(cp.Ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Kind == "Node" && e.InvolvedObject.Name == "dc-a-node-0" && e.Reason == nodecheck.ReasonXFSNoFtype && e.Type == v1.EventTypeWarning {
+				return true, nil
+			}
+		}
+		return false, nil
+	}, "XFSWithoutFtype Warning Event on the Node")
+
+	cfg.Cgroup.Root = t.TempDir()
 	if _, err := agent.New(ctx, cfg, cp.Kube, clock.RealClock{}); err == nil || !strings.Contains(err.Error(), "detect cgroup version") {
 		t.Errorf("agent.New on an empty cgroup root = %v, want a cgroup detection error", err)
 	}

@@ -75,7 +75,7 @@ func New(ctx context.Context, cfg config.Config, kube kubernetes.Interface, clk 
 	}
 	a := &Agent{cfg: cfg, kube: kube, clock: clk, hier: hier}
 	a.discovery = discovery.New(ctx, kube, cfg.NodeName, hier)
-	a.recorder, a.stopRec = newRecorder(ctx, kube, cfg.NodeName)
+	a.recorder, a.stopRec = NewRecorder(ctx, kube, cfg.NodeName)
 	collectors := all.New()
 	if cfg.RDT.Enabled {
 		a.rdt = rdt.New(cfg.RDT, hier, a.discovery, a.recorder)

@@ -13,8 +13,8 @@ import (
 // Component is the event source of the agent.
 const Component = "ecloud-node-agent"
 
-// newRecorder returns an event recorder writing to the API server; stop it with the returned func.
-func newRecorder(ctx context.Context, kube kubernetes.Interface, node string) (record.EventRecorder, func()) {
+// NewRecorder returns an event recorder writing to the API server; stop it with the returned func.
+func NewRecorder(ctx context.Context, kube kubernetes.Interface, node string) (record.EventRecorder, func()) {
 	bc := record.NewBroadcaster(record.WithContext(ctx))
 	bc.StartStructuredLogging(4)
 	bc.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})

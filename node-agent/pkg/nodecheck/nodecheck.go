@@ -26,8 +26,8 @@ const Name = "runtime-root-ftype"
 // ReasonXFSNoFtype is the Event reason.
 const ReasonXFSNoFtype = "XFSWithoutFtype"
 
-// xfsMagic is XFS_SUPER_MAGIC ("XFSB").
-const xfsMagic = 0x58465342
+// XFSMagic is XFS_SUPER_MAGIC ("XFSB").
+const XFSMagic = 0x58465342
 
 // Facts are what the check measures on the runtime root.
 type Facts struct {
@@ -38,7 +38,7 @@ type Facts struct {
 }
 
 // Broken reports the condition overlayfs cannot work with.
-func (f Facts) Broken() bool { return f.FSType == xfsMagic && !f.DType }
+func (f Facts) Broken() bool { return f.FSType == XFSMagic && !f.DType }
 
 // Probe measures the runtime root: its filesystem type and whether a directory listing in it carries
 // d_type (a probe file is created and removed).

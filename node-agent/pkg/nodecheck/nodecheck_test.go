@@ -20,8 +20,8 @@ func TestBroken(t *testing.T) {
 		facts Facts
 		want  bool
 	}{
-		{Facts{FSType: xfsMagic, DType: false}, true},
-		{Facts{FSType: xfsMagic, DType: true}, false},
+		{Facts{FSType: XFSMagic, DType: false}, true},
+		{Facts{FSType: XFSMagic, DType: true}, false},
 		{Facts{FSType: 0xEF53, DType: false}, false}, // ext4: not this check
 		{Facts{FSType: 0x01021994, DType: true}, false},
 	} {
@@ -55,7 +55,7 @@ func TestReport(t *testing.T) {
 	bc.StartEventWatcher(func(e *v1.Event) { mu.Lock(); events = append(events, e); mu.Unlock() })
 	rec := bc.NewRecorder(scheme.Scheme, v1.EventSource{Component: "ecloud-node-agent"})
 
-	Report(context.Background(), Facts{FSType: xfsMagic}, "/var/lib/containerd", "node-1", rec)
+	Report(context.Background(), Facts{FSType: XFSMagic}, "/var/lib/containerd", "node-1", rec)
 	if v, _ := testutil.GetGaugeMetricValue(agentmetrics.NodeCheckXFSNoFtype); v != 1 {
 		t.Errorf("metric = %v, want 1", v)
 	}
@@ -75,7 +75,7 @@ func TestReport(t *testing.T) {
 		events[0].Type != v1.EventTypeWarning || events[0].Reason != ReasonXFSNoFtype || !strings.Contains(events[0].Message, "ftype=1") {
 		t.Fatalf("events = %+v", events)
 	}
-	Report(context.Background(), Facts{FSType: xfsMagic, DType: true}, "/var/lib/containerd", "node-1", rec)
+	Report(context.Background(), Facts{FSType: XFSMagic, DType: true}, "/var/lib/containerd", "node-1", rec)
 	if v, _ := testutil.GetGaugeMetricValue(agentmetrics.NodeCheckXFSNoFtype); v != 0 {
 		t.Errorf("metric after a healthy check = %v, want 0", v)
 	}

@@ -61,11 +61,16 @@ func Tags(names, values []string) string {
 // Items converts a snapshot into falcon items; items falcon would reject as too long are returned
 // separately.
 func Items(snap *scrape.Snapshot, stepSeconds int64) (items []Item, tooLong []Item) {
-	items = make([]Item, 0, len(snap.Series))
+	return appendItems(nil, snap, snap.Series, stepSeconds)
+}
+
+// appendItems converts series of snap, appending to items.
+func appendItems(items []Item, snap *scrape.Snapshot, series []scrape.Series, stepSeconds int64) ([]Item, []Item) {
+	var tooLong []Item
 	ts := snap.Time.Unix()
 	names := make([]string, 0, len(scrape.CommonLabels)+2)
-	for i := range snap.Series {
-		s := &snap.Series[i]
+	for i := range series {
+		s := &series[i]
 		names = append(append(names[:0], scrape.CommonLabels...), s.Desc.Labels...)
 		ct := CounterTypeGauge
 		if s.Desc.Kind == collector.Counter {
@@ -82,16 +87,26 @@ func Items(snap *scrape.Snapshot, stepSeconds int64) (items []Item, tooLong []It
 	return items, tooLong
 }
 
+// encoder gzips JSON batches, reusing its buffers between batches.
+type encoder struct {
+	buf bytes.Buffer
+	zw  *gzip.Writer
+}
+
 // encode returns the gzip-compressed JSON array of items (the spool's storage format; sent as-is
-// when gzip is on).
-func encode(items []Item) ([]byte, error) {
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	if err := json.NewEncoder(zw).Encode(items); err != nil {
+// when gzip is on). The slice is valid until the next call.
+func (e *encoder) encode(items []Item) ([]byte, error) {
+	e.buf.Reset()
+	if e.zw == nil {
+		e.zw, _ = gzip.NewWriterLevel(&e.buf, gzip.BestSpeed)
+	} else {
+		e.zw.Reset(&e.buf)
+	}
+	if err := json.NewEncoder(e.zw).Encode(items); err != nil {
 		return nil, fmt.Errorf("encode %d falcon items: %w", len(items), err)
 	}
-	if err := zw.Close(); err != nil {
+	if err := e.zw.Close(); err != nil {
 		return nil, fmt.Errorf("compress %d falcon items: %w", len(items), err)
 	}
-	return buf.Bytes(), nil
+	return e.buf.Bytes(), nil
 }

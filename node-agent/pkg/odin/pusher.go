@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -27,6 +28,11 @@ type Pusher struct {
 	clock    clock.Clock
 	spool    *spool.Spool
 	wake     chan struct{}
+
+	// encMu guards enc and items, reused between batches to keep memory flat.
+	encMu sync.Mutex
+	enc   encoder
+	items []Item
 }
 
 var _ scrape.Consumer = &Pusher{}
@@ -59,37 +65,57 @@ func New(cfg config.Odin, step time.Duration, clk clock.Clock) (*Pusher, error) 
 // Spool returns the pusher's spool (for inspection).
 func (p *Pusher) Spool() *spool.Spool { return p.spool }
 
-// Consume implements scrape.Consumer: the snapshot is written to the spool in batches.
+// Consume implements scrape.Consumer: the snapshot is converted and spooled batch by batch.
 func (p *Pusher) Consume(ctx context.Context, snap *scrape.Snapshot) {
-	items, tooLong := Items(snap, p.step)
-	if len(tooLong) > 0 {
-		agentmetrics.OdinItems.WithLabelValues("invalid").Add(float64(len(tooLong)))
-		klog.FromContext(ctx).Error(nil, "Dropping falcon items whose metric+tags exceed the limit", "limit", MaxMetricTagsLen,
-			"count", len(tooLong), "example", tooLong[0].Metric+" "+tooLong[0].Tags)
+	logger := klog.FromContext(ctx)
+	p.encMu.Lock()
+	defer p.encMu.Unlock()
+	for start := 0; start < len(snap.Series); start += p.cfg.BatchSize {
+		end := min(start+p.cfg.BatchSize, len(snap.Series))
+		var tooLong []Item
+		p.items, tooLong = appendItems(p.items[:0], snap, snap.Series[start:end], p.step)
+		if len(tooLong) > 0 {
+			agentmetrics.OdinItems.WithLabelValues("invalid").Add(float64(len(tooLong)))
+			logger.Error(nil, "Dropping falcon items whose metric+tags exceed the limit", "limit", MaxMetricTagsLen,
+				"count", len(tooLong), "example", tooLong[0].Metric+" "+tooLong[0].Tags)
+		}
+		if err := p.spoolLocked(snap.Time, p.items); err != nil {
+			logger.Error(err, "Spooling Odin items failed; they are lost", "items", len(p.items))
+		}
 	}
-	if err := p.Enqueue(snap.Time, items); err != nil {
-		klog.FromContext(ctx).Error(err, "Spooling Odin items failed; they are lost", "items", len(items))
-	}
+	p.notify()
 }
 
 // Enqueue spools items in batches of BatchSize and wakes the sender.
 func (p *Pusher) Enqueue(t time.Time, items []Item) error {
+	p.encMu.Lock()
+	defer p.encMu.Unlock()
+	defer p.notify()
 	for start := 0; start < len(items); start += p.cfg.BatchSize {
-		end := min(start+p.cfg.BatchSize, len(items))
-		gz, err := encode(items[start:end])
-		if err != nil {
-			return err
-		}
-		if err := p.spool.Append(t, end-start, gz); err != nil {
+		if err := p.spoolLocked(t, items[start:min(start+p.cfg.BatchSize, len(items))]); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+func (p *Pusher) spoolLocked(t time.Time, items []Item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	gz, err := p.enc.encode(items)
+	if err != nil {
+		return err
+	}
+	return p.spool.Append(t, len(items), gz)
+}
+
+func (p *Pusher) notify() {
 	p.updateSpoolMetrics()
 	select {
 	case p.wake <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 func (p *Pusher) updateSpoolMetrics() {
