@@ -19,6 +19,7 @@ const (
 	delivered outcome = iota // 200: remove the segment
 	rejected                 // 400: the receiver will never accept it; drop and count
 	retry                    // network error, 499, 5xx, other statuses: keep and back off
+	gone                     // the spool dropped the segment meanwhile (already counted)
 )
 
 // result of one push.

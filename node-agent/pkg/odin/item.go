@@ -7,6 +7,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -71,6 +72,9 @@ func appendItems(items []Item, snap *scrape.Snapshot, series []scrape.Series, st
 	names := make([]string, 0, len(scrape.CommonLabels)+2)
 	for i := range series {
 		s := &series[i]
+		if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
+			continue // not representable in JSON; falcon would reject it anyway
+		}
 		names = append(append(names[:0], scrape.CommonLabels...), s.Desc.Labels...)
 		ct := CounterTypeGauge
 		if s.Desc.Kind == collector.Counter {

@@ -2,7 +2,9 @@ package odin
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"strings"
@@ -159,6 +161,7 @@ func (p *Pusher) Run(ctx context.Context) {
 			p.spool.Remove(seg)
 			agentmetrics.OdinItems.WithLabelValues("rejected").Add(float64(seg.Items))
 			logger.Error(res.err, "Odin rejected a batch; dropped", "items", seg.Items)
+		case gone:
 		case retry:
 			agentmetrics.OdinPushErrors.WithLabelValues(res.reason).Inc()
 			backoff = nextBackoff(backoff, p.cfg.MinBackoff, p.cfg.MaxBackoff)
@@ -176,6 +179,9 @@ func (p *Pusher) Run(ctx context.Context) {
 
 func (p *Pusher) sendSegment(ctx context.Context, seg spool.Segment) result {
 	gz, err := p.spool.Read(seg)
+	if errors.Is(err, fs.ErrNotExist) {
+		return result{outcome: gone}
+	}
 	if err != nil {
 		// A segment that cannot be read will never be sent.
 		return result{outcome: rejected, err: err}
