@@ -10,7 +10,7 @@ CMDS       = $(shell $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}
 LDFLAGS   := -s -w
 TEST_TIMEOUT ?= 45m
 # Benchmarks: each component adds its bench-<name> target to this list.
-BENCHES   := bench-scheduler
+BENCHES   := bench-scheduler bench-agent
 
 .PHONY: help
 help: ## list the targets
@@ -50,6 +50,14 @@ bench: $(BENCHES) ## run every bench-* target
 .PHONY: bench-scheduler
 bench-scheduler: ## scheduler_perf: PodTopologySpread vs DualDatacenter vs DualDatacenter+IPPool (RESULT ratios)
 	hack/bench-scheduler.sh
+
+.PHONY: bench-agent
+bench-agent: ## node agent: 500 real container cgroups, our collector vs cAdvisor's manager (CPU, peak RSS); root
+	@mkdir -p $(BIN)
+	$(GO) build -tags bench -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/bench-agent-collector ./node-agent/bench/collector
+	$(GO) build -tags bench -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/bench-agent-cadvisor ./node-agent/bench/cadvisor
+	$(GO) build -tags bench -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/bench-agent-driver ./node-agent/bench/driver
+	$(BIN)/bench-agent-driver -bin $(BIN)
 
 .PHONY: up
 up: ## start the local two-datacenter cluster on real kubelets (not yet: see issue "make up")

@@ -1,0 +1,130 @@
+package scrape
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/ecloud-io/ecloud/node-agent/pkg/agentmetrics"
+	"github.com/ecloud-io/ecloud/node-agent/pkg/collector"
+)
+
+// TargetSource lists the cgroups to collect (pod discovery, or a fixed list in benchmarks).
+type TargetSource interface {
+	Targets() []*collector.Target
+}
+
+// Consumer receives every snapshot (the Prometheus exporter, the Odin pusher).
+type Consumer interface {
+	Consume(ctx context.Context, snap *Snapshot)
+}
+
+// Runner collects every step.
+type Runner struct {
+	Env        *collector.Env
+	Collectors []collector.Collector
+	Source     TargetSource
+	Node       string
+	Datacenter string
+	Step       time.Duration
+	Clock      clock.WithTicker
+	Consumers  []Consumer
+
+	// lastErr remembers the last error per target and collector so a broken cgroup is logged once,
+	// not every step.
+	lastErr map[errKey]string
+	// expected is the series count of the previous pass, to size the next one.
+	expected int
+	// last is the unix nanosecond time of the last finished pass (for /healthz).
+	last atomic.Int64
+}
+
+// LastPass returns when the last pass finished (zero before the first).
+func (r *Runner) LastPass() time.Time {
+	if n := r.last.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+type errKey struct {
+	dir, collector string
+}
+
+// Descs lists the metric families of every collector.
+func Descs(cs []collector.Collector) []*collector.Desc {
+	var out []*collector.Desc
+	for _, c := range cs {
+		out = append(out, c.Describe()...)
+	}
+	return out
+}
+
+// CollectOnce runs one pass and returns its snapshot. Errors of single targets are counted and
+// logged; they never stop the pass.
+func (r *Runner) CollectOnce(ctx context.Context) *Snapshot {
+	logger := klog.FromContext(ctx)
+	if r.lastErr == nil {
+		r.lastErr = map[errKey]string{}
+	}
+	start := r.Clock.Now()
+	targets := r.Source.Targets()
+	snap := &Snapshot{Time: start, Node: r.Node, Datacenter: r.Datacenter, Series: make([]Series, 0, r.expected)}
+	for _, t := range targets {
+		s := &sink{snap: snap, target: t}
+		for _, c := range r.Collectors {
+			err := c.Collect(r.Env, t, s)
+			key := errKey{t.Dir, c.Name()}
+			if err == nil {
+				delete(r.lastErr, key)
+				continue
+			}
+			agentmetrics.CollectErrors.WithLabelValues(c.Name()).Inc()
+			if errors.Is(err, fs.ErrNotExist) {
+				// The container exited between discovery and reading: expected churn.
+				logger.V(4).Info("Cgroup vanished", "collector", c.Name(), "namespace", t.Namespace, "pod", t.Pod, "container", t.Container, "err", err)
+				continue
+			}
+			if r.lastErr[key] != err.Error() {
+				r.lastErr[key] = err.Error()
+				logger.Error(err, "Collecting cgroup statistics failed; will retry every step", "collector", c.Name(),
+					"namespace", t.Namespace, "pod", t.Pod, "container", t.Container, "cgroup", t.Dir)
+			}
+		}
+	}
+	r.expected = len(snap.Series)
+	agentmetrics.CollectionDuration.Observe(r.Clock.Since(start).Seconds())
+	agentmetrics.CollectionTargets.Set(float64(len(targets)))
+	now := r.Clock.Now()
+	r.last.Store(now.UnixNano())
+	agentmetrics.LastCollection.Set(float64(now.Unix()))
+	return snap
+}
+
+// Run collects at once and then every step until ctx ends, handing each snapshot to the consumers.
+func (r *Runner) Run(ctx context.Context) {
+	ticker := r.Clock.NewTicker(r.Step)
+	defer ticker.Stop()
+	for {
+		snap := r.CollectOnce(ctx)
+		for _, c := range r.Consumers {
+			c.Consume(ctx, snap)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C():
+		}
+	}
+}
+
+// TargetsFunc adapts a function to TargetSource.
+type TargetsFunc func() []*collector.Target
+
+// Targets implements TargetSource.
+func (f TargetsFunc) Targets() []*collector.Target { return f() }
