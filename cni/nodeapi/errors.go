@@ -3,17 +3,19 @@ package nodeapi
 import (
 	"errors"
 	"fmt"
+
+	"github.com/containernetworking/cni/pkg/types"
 )
 
 // CNI error codes: the standard ones this plugin uses and ecloud's own (≥ 100).
 const (
-	CodeIncompatibleVersion uint = 4
-	CodeInvalidEnv          uint = 5
-	CodeDecoding            uint = 6
-	CodeInvalidConfig       uint = 7
-	CodeTryAgainLater       uint = 11
-	CodeNotAvailable        uint = 50
-	CodeInternal            uint = 999
+	CodeIncompatibleVersion = types.ErrIncompatibleCNIVersion      // 1
+	CodeInvalidEnv          = types.ErrInvalidEnvironmentVariables // 4
+	CodeDecoding            = types.ErrDecodingFailure             // 6
+	CodeInvalidConfig       = types.ErrInvalidNetworkConfig        // 7
+	CodeTryAgainLater       = types.ErrTryAgainLater               // 11
+	CodeNotAvailable        = types.ErrPluginNotAvailable          // 50
+	CodeInternal            = types.ErrInternal                    // 999
 
 	// CodePoolExhausted: no free IP is left in any pool the pod may use.
 	CodePoolExhausted uint = 100

@@ -2,8 +2,10 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -64,6 +66,9 @@ func Add(args *skel.CmdArgs) error {
 	}
 	if args.Netns == "" {
 		return types.NewError(nodeapi.CodeInvalidEnv, "CNI_NETNS is empty", "ADD needs the pod's network namespace")
+	}
+	if _, err := os.Stat(args.Netns); err != nil {
+		return types.NewError(nodeapi.CodeInvalidEnv, fmt.Sprintf("CNI_NETNS %s is not usable", args.Netns), err.Error())
 	}
 	att := nodeapi.Attachment{ContainerID: args.ContainerID, IfName: args.IfName}
 	var lease nodeapi.AddResponse

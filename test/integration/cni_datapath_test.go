@@ -200,4 +200,6 @@ func TestCNITwoHosts(t *testing.T) {
 	}
 }
 
-func g1hostVeth(p *pod) string { return fmt.Sprintf("%v", p.Result["interfaces"].([]any)[0].(map[string]any)["name"]) }
+func g1hostVeth(p *pod) string {
+	return fmt.Sprintf("%v", p.Result["interfaces"].([]any)[0].(map[string]any)["name"])
+}

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -28,7 +29,6 @@ import (
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
 	"github.com/ecloud-io/ecloud/cni/netd"
-	"github.com/ecloud-io/ecloud/cni/nodeapi"
 	"github.com/ecloud-io/ecloud/cni/ovs"
 	"github.com/ecloud-io/ecloud/cni/ovs/ovstest"
 	"github.com/ecloud-io/ecloud/test/harness"
@@ -83,6 +83,11 @@ func sh(tb testing.TB, args ...string) string {
 		tb.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+func shOut(args ...string) (string, error) {
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	return string(out), err
 }
 
 func shOK(args ...string) error {
@@ -542,15 +547,16 @@ func (h *cniHost) hostVeths() []string {
 	return v
 }
 
-// podFlows lists the flows that mention a pod IP of cidrPrefix ("10.61.").
-func (h *cniHost) podFlows(cidrPrefix string) []string {
+// podFlows lists the flows that mention a single pod IP starting with ipPrefix ("10.61.0.");
+// the per-pool flows (CIDR matches) do not count.
+func (h *cniHost) podFlows(ipPrefix string) []string {
+	re := regexp.MustCompile(`(nw_dst|nw_src|arp_spa)=` + regexp.QuoteMeta(ipPrefix) + `\d+(,|$)`)
 	var out []string
 	for _, f := range h.flows() {
-		if strings.Contains(f.Match, "nw_dst="+cidrPrefix) || strings.Contains(f.Match, "nw_src="+cidrPrefix) || strings.Contains(f.Match, "arp_spa="+cidrPrefix) {
+		if re.MatchString(f.Match) {
 			out = append(out, f.String())
 		}
 	}
 	return out
 }
 
-var _ = nodeapi.HostVethName
