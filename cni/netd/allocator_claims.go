@@ -33,6 +33,7 @@ type ClaimAllocator struct {
 	ecloud *client.Clientset
 	claims cache.Indexer
 	pools  cache.Store
+	pods   cache.Store // this node's pods; nil means always ask the apiserver
 
 	mu      sync.Mutex
 	pending map[string]bool // claim names being created by this process
@@ -54,9 +55,9 @@ func ClaimIndexers() cache.Indexers {
 	}}
 }
 
-// NewClaimAllocator builds the allocator on the daemon's informer stores.
-func NewClaimAllocator(kube kubernetes.Interface, ecloud *client.Clientset, claims cache.Indexer, pools cache.Store) *ClaimAllocator {
-	return &ClaimAllocator{kube: kube, ecloud: ecloud, claims: claims, pools: pools, pending: map[string]bool{}}
+// NewClaimAllocator builds the allocator on the daemon's informer stores (pods may be nil).
+func NewClaimAllocator(kube kubernetes.Interface, ecloud *client.Clientset, claims cache.Indexer, pools, pods cache.Store) *ClaimAllocator {
+	return &ClaimAllocator{kube: kube, ecloud: ecloud, claims: claims, pools: pools, pods: pods, pending: map[string]bool{}}
 }
 
 // Allocate implements Allocator.
@@ -245,38 +246,50 @@ func (a *ClaimAllocator) Release(ctx context.Context, pod nodeapi.PodRef, contai
 }
 
 func (a *ClaimAllocator) releaseClaim(ctx context.Context, name, containerID string) error {
+	var c *v1alpha1.IPClaim
+	if o, ok, _ := a.claims.GetByKey(name); ok {
+		c = o.(*v1alpha1.IPClaim).DeepCopy() // first try on the informer's copy: one API call
+	}
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		c, err := a.ecloud.IPClaims().Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("get IPClaim %s: %w", name, err)
-		}
-		if c.Status.ContainerID != containerID {
-			return nil // someone else holds it now
-		}
-		if c.Spec.Mode == v1alpha1.ModeEphemeral {
-			err := a.ecloud.IPClaims().Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &c.UID, ResourceVersion: &c.ResourceVersion}})
+		if c == nil {
+			got, err := a.ecloud.IPClaims().Get(ctx, name, metav1.GetOptions{})
 			if apierrors.IsNotFound(err) {
 				return nil
 			}
-			if apierrors.IsConflict(err) {
-				return err
-			}
 			if err != nil {
+				return fmt.Errorf("get IPClaim %s: %w", name, err)
+			}
+			c = got
+		}
+		cur := c
+		c = nil // a conflict retries on a fresh copy
+		if cur.Status.ContainerID != containerID {
+			return nil // someone else holds it now
+		}
+		if cur.Spec.Mode == v1alpha1.ModeEphemeral {
+			err := a.ecloud.IPClaims().Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &cur.UID, ResourceVersion: &cur.ResourceVersion}})
+			switch {
+			case err == nil, apierrors.IsNotFound(err):
+				return nil
+			case apierrors.IsConflict(err):
+				return err
+			default:
 				return fmt.Errorf("delete IPClaim %s: %w", name, err)
 			}
-			return nil
 		}
-		c.Status.Phase, c.Status.Node, c.Status.ContainerID, c.Status.BoundAt = v1alpha1.PhaseReserved, "", "", nil
-		_, err = a.ecloud.IPClaims().Update(ctx, c, metav1.UpdateOptions{})
+		cur.Status.Phase, cur.Status.Node, cur.Status.ContainerID, cur.Status.BoundAt = v1alpha1.PhaseReserved, "", "", nil
+		_, err := a.ecloud.IPClaims().Update(ctx, cur, metav1.UpdateOptions{})
 		return err
 	})
 }
 
 // pod returns the Pod object, or nil when the apiserver has none (plain CNI tools).
 func (a *ClaimAllocator) pod(ctx context.Context, ref nodeapi.PodRef) (*corev1.Pod, error) {
+	if a.pods != nil {
+		if o, ok, _ := a.pods.GetByKey(ref.String()); ok {
+			return o.(*corev1.Pod), nil
+		}
+	}
 	p, err := a.kube.CoreV1().Pods(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil

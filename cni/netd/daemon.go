@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,7 +20,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
+	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
 	"github.com/ecloud-io/ecloud/cni/client"
+	"github.com/ecloud-io/ecloud/cni/nodeapi"
 	"github.com/ecloud-io/ecloud/cni/ovs"
 )
 
@@ -49,7 +52,17 @@ type Daemon struct {
 	claims    cache.Indexer
 
 	syncer *syncer
+	ports  *portBatcher
 	ready  atomic.Bool
+
+	// flowCache is what the last sync programmed (owned by the syncer goroutine).
+	flowCache    map[string]ovs.Flow
+	lastFullSync time.Time
+
+	attachMu       sync.Mutex
+	attachingPorts map[string]int
+	attached       map[nodeapi.Attachment]ovs.Port
+	programmed     map[string]bool // pod ports whose flows the last sync installed
 }
 
 // New builds a daemon; Run starts it.
@@ -58,7 +71,7 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("invalid netd configuration: %w", errs.ToAggregate())
 	}
-	d := &Daemon{cfg: cfg, sw: deps.Switch, alloc: deps.Allocator}
+	d := &Daemon{cfg: cfg, sw: deps.Switch, alloc: deps.Allocator, attachingPorts: map[string]int{}, attached: map[nodeapi.Attachment]ovs.Port{}}
 	if d.sw == nil {
 		d.sw = ovs.NewExec(cfg.OVS)
 	}
@@ -80,19 +93,29 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 		&corev1.Node{}, cfg.ResyncPeriod, cache.Indexers{})
 	poolInf := client.NewIPPoolInformer(deps.Ecloud, cfg.ResyncPeriod)
 	claimInf := client.NewIPClaimInformer(deps.Ecloud, cfg.ResyncPeriod, ClaimIndexers())
-	d.informers = []cache.SharedIndexInformer{nodeInf, poolInf, claimInf}
+	// This node's pods, for their annotations (as the kubelet watches them).
+	podInf := cache.NewSharedIndexInformer(
+		cache.NewListWatchFromClient(deps.Kube.CoreV1().RESTClient(), "pods", "", fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName)),
+		&corev1.Pod{}, cfg.ResyncPeriod, cache.Indexers{})
+	d.informers = []cache.SharedIndexInformer{nodeInf, poolInf, claimInf, podInf}
 	d.nodes, d.pools, d.claims = nodeInf.GetStore(), poolInf.GetStore(), claimInf.GetIndexer()
 	if d.alloc == nil {
-		d.alloc = NewClaimAllocator(deps.Kube, deps.Ecloud, d.claims, d.pools)
+		d.alloc = NewClaimAllocator(deps.Kube, deps.Ecloud, d.claims, d.pools, podInf.GetStore())
 	}
 	d.syncer = newSyncer(d.syncDatapath)
+	d.ports = newPortBatcher(func(ctx context.Context, add []ovs.Port, del []string) error {
+		return d.sw.UpdatePorts(ctx, cfg.Bridge, add, del)
+	})
 	kick := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { d.syncer.request() },
 		UpdateFunc: func(any, any) { d.syncer.request() },
 		DeleteFunc: func(any) { d.syncer.request() },
 	}
-	for _, inf := range d.informers {
-		if _, err := inf.AddEventHandler(kick); err != nil {
+	// Claims bound here change no flow (local flows come from the ports): only claims on
+	// other nodes do, so only they trigger a sync.
+	claimKick := cache.FilteringResourceEventHandler{FilterFunc: d.remoteClaim, Handler: kick}
+	for inf, h := range map[cache.SharedIndexInformer]cache.ResourceEventHandler{nodeInf: kick, poolInf: kick, claimInf: claimKick} {
+		if _, err := inf.AddEventHandler(h); err != nil {
 			return nil, fmt.Errorf("informer handler: %w", err)
 		}
 	}
@@ -135,6 +158,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	go d.syncer.run(ctx)
+	go d.ports.run(ctx)
 	if err := d.syncer.sync(ctx); err != nil {
 		return fmt.Errorf("initial datapath reconcile: %w", err)
 	}
@@ -181,4 +205,14 @@ func (d *Daemon) listen() (net.Listener, error) {
 		return nil, fmt.Errorf("chmod %s: %w", d.cfg.Socket, err)
 	}
 	return ln, nil
+}
+
+// remoteClaim reports whether a claim (event object) is bound on another node. For updates
+// the filter sees old and new separately, so a claim moving away from or to this node passes.
+func (d *Daemon) remoteClaim(obj any) bool {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	c, ok := obj.(*v1alpha1.IPClaim)
+	return !ok || (c.Status.Node != "" && c.Status.Node != d.cfg.NodeName)
 }

@@ -167,10 +167,14 @@ func (d *Daemon) syncPorts(ctx context.Context, ports []ovs.Port) error {
 	for _, n := range tunnelPorts {
 		st.TunnelOFPorts = append(st.TunnelOFPorts, n)
 	}
+	programmed := map[string]bool{}
 	for _, p := range pods {
 		ip, err1 := netip.ParseAddr(p.ExternalIDs[extIP])
 		vlan, err2 := strconv.Atoi(p.ExternalIDs[extVLAN])
-		if p.OFPort <= 0 || err1 != nil || err2 != nil {
+		if p.OFPort == 0 || (p.OFPort < 0 && d.isAttaching(p.Name)) {
+			continue // being added right now: ovs-vswitchd has not given it a number yet
+		}
+		if p.OFPort < 0 || err1 != nil || err2 != nil {
 			// The veth is gone (or the row is not ours to understand): the port is stale.
 			if err := d.sw.DeletePort(ctx, d.cfg.Bridge, p.Name); err != nil {
 				return err
@@ -179,6 +183,7 @@ func (d *Daemon) syncPorts(ctx context.Context, ports []ovs.Port) error {
 			continue
 		}
 		st.Local = append(st.Local, LocalIP{IP: ip, VLAN: vlan, OFPort: p.OFPort})
+		programmed[p.Name] = true
 	}
 	vlans := map[string]int{}
 	for _, o := range d.pools.List() {
@@ -201,9 +206,12 @@ func (d *Daemon) syncPorts(ctx context.Context, ports []ovs.Port) error {
 		}
 		st.Remote = append(st.Remote, RemoteIP{IP: ip, VLAN: vlan, TunnelOFPort: port})
 	}
-	if err := d.sw.ReplaceFlows(ctx, d.cfg.Bridge, Cookie, BuildFlows(st)); err != nil {
+	if err := d.programFlows(ctx, BuildFlows(st)); err != nil {
 		return err
 	}
+	d.attachMu.Lock()
+	d.programmed = programmed
+	d.attachMu.Unlock()
 	return d.syncRoutes(st.Pools)
 }
 
@@ -279,4 +287,65 @@ func (d *Daemon) deleteHostLink(name string) error {
 		return fmt.Errorf("delete host veth %s: %w", name, err)
 	}
 	return nil
+}
+
+// attaching marks a port as being added, so a concurrent reconcile does not mistake it for
+// stale; the returned func unmarks it.
+func (d *Daemon) attaching(port string) func() {
+	d.attachMu.Lock()
+	d.attachingPorts[port]++
+	d.attachMu.Unlock()
+	return func() {
+		d.attachMu.Lock()
+		defer d.attachMu.Unlock()
+		if d.attachingPorts[port]--; d.attachingPorts[port] <= 0 {
+			delete(d.attachingPorts, port)
+		}
+	}
+}
+
+func (d *Daemon) isAttaching(port string) bool {
+	d.attachMu.Lock()
+	defer d.attachMu.Unlock()
+	return d.attachingPorts[port] > 0
+}
+
+// programFlows makes the bridge's flows the desired ones. A full reconcile (dump, diff,
+// replace; stale flows from before a restart go) runs first and then every resync period;
+// in between, only the difference to what netd last programmed is sent, in one atomic bundle.
+func (d *Daemon) programFlows(ctx context.Context, desired []ovs.Flow) error {
+	want := make(map[string]ovs.Flow, len(desired))
+	for _, f := range desired {
+		want[f.Key()] = f
+	}
+	if d.flowCache == nil || time.Since(d.lastFullSync) >= d.cfg.ResyncPeriod {
+		if err := d.sw.ReplaceFlows(ctx, d.cfg.Bridge, Cookie, desired); err != nil {
+			d.flowCache = nil
+			return err
+		}
+		d.flowCache, d.lastFullSync = want, time.Now()
+		return nil
+	}
+	add, del := diffFlows(d.flowCache, want)
+	if err := d.sw.ApplyFlows(ctx, d.cfg.Bridge, add, del); err != nil {
+		d.flowCache = nil // unknown state: the next sync does a full reconcile
+		return err
+	}
+	d.flowCache = want
+	return nil
+}
+
+// diffFlows lists the flows to add (new, or with changed actions) and to delete.
+func diffFlows(have, want map[string]ovs.Flow) (add, del []ovs.Flow) {
+	for k, f := range want {
+		if h, ok := have[k]; !ok || h.Actions != f.Actions || h.Cookie != f.Cookie {
+			add = append(add, f)
+		}
+	}
+	for k, f := range have {
+		if _, ok := want[k]; !ok {
+			del = append(del, f)
+		}
+	}
+	return add, del
 }

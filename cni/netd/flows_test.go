@@ -3,6 +3,7 @@ package netd
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,5 +66,35 @@ func TestBuildFlows(t *testing.T) {
 func TestMACForIPInResponder(t *testing.T) {
 	if got := macOf(netip.MustParseAddr("10.61.0.2")); got != "0a:58:0a:3d:00:02" {
 		t.Errorf("macOf = %s", got)
+	}
+}
+
+func TestDiffFlows(t *testing.T) {
+	f := func(match, actions string) ovs.Flow {
+		return ovs.Flow{Cookie: Cookie, Table: 20, Priority: 200, Match: match, Actions: actions}
+	}
+	index := func(fl ...ovs.Flow) map[string]ovs.Flow {
+		m := map[string]ovs.Flow{}
+		for _, x := range fl {
+			m[x.Key()] = x
+		}
+		return m
+	}
+	have := index(f("ip,nw_dst=10.0.0.1", "output:1"), f("ip,nw_dst=10.0.0.2", "output:2"), f("ip,nw_dst=10.0.0.3", "output:3"))
+	want := index(f("ip,nw_dst=10.0.0.1", "output:1"), f("ip,nw_dst=10.0.0.2", "output:9"), f("ip,nw_dst=10.0.0.4", "output:4"))
+	add, del := diffFlows(have, want)
+	var a, d []string
+	for _, x := range add {
+		a = append(a, x.Match+"→"+x.Actions)
+	}
+	for _, x := range del {
+		d = append(d, x.Match)
+	}
+	slices.Sort(a)
+	if !slices.Equal(a, []string{"ip,nw_dst=10.0.0.2→output:9", "ip,nw_dst=10.0.0.4→output:4"}) || !slices.Equal(d, []string{"ip,nw_dst=10.0.0.3"}) {
+		t.Errorf("diffFlows: add %v del %v", a, d)
+	}
+	if add, del := diffFlows(want, want); len(add)+len(del) != 0 {
+		t.Errorf("no change: add %v del %v", add, del)
 	}
 }

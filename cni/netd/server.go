@@ -103,10 +103,31 @@ func (d *Daemon) attach(ctx context.Context, req nodeapi.AttachRequest) (empty, 
 		extPodNS: req.Pod.Namespace, extPodName: req.Pod.Name, extPodUID: req.Pod.UID,
 		extIP: ip.Addr().String(), extPool: req.Pool, extVLAN: strconv.Itoa(req.VLAN),
 	}}
-	if _, err := d.sw.AddPort(ctx, d.cfg.Bridge, port); err != nil {
+	done := d.attaching(port.Name)
+	defer done()
+	if err := d.ports.add(ctx, port); err != nil {
 		return empty{}, err
 	}
-	return empty{}, d.syncer.sync(ctx)
+	d.remember(req.Attachment, port)
+	// ovs-vswitchd numbers the port a moment after the transaction: sync until the port's
+	// flows are in.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := d.syncer.sync(ctx); err != nil {
+			return empty{}, err
+		}
+		if d.isProgrammed(port.Name) {
+			return empty{}, nil
+		}
+		if time.Now().After(deadline) {
+			return empty{}, fmt.Errorf("port %s on %s got no OpenFlow port number within 10s (see ovs-vswitchd.log)", port.Name, d.cfg.Bridge)
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-ctx.Done():
+			return empty{}, ctx.Err()
+		}
+	}
 }
 
 // attachmentPorts lists the pod ports of an attachment.
@@ -118,9 +139,12 @@ func (d *Daemon) del(ctx context.Context, req nodeapi.DelRequest) (empty, error)
 	if err := validAttachment(req.Attachment); err != nil {
 		return empty{}, err
 	}
-	ports, err := d.attachmentPorts(ctx, req.Attachment)
-	if err != nil {
-		return empty{}, err
+	ports, ok := d.knownAttachment(req.Attachment)
+	if !ok { // not attached by this process (e.g. before a restart): ask OVS
+		var err error
+		if ports, err = d.attachmentPorts(ctx, req.Attachment); err != nil {
+			return empty{}, err
+		}
 	}
 	var ip netip.Addr
 	for _, p := range ports {
@@ -130,17 +154,20 @@ func (d *Daemon) del(ctx context.Context, req nodeapi.DelRequest) (empty, error)
 		if req.Pod.Name == "" {
 			req.Pod = nodeapi.PodRef{Namespace: p.ExternalIDs[extPodNS], Name: p.ExternalIDs[extPodName]}
 		}
-		if err := d.sw.DeletePort(ctx, d.cfg.Bridge, p.Name); err != nil {
+		if err := d.ports.del(ctx, p.Name); err != nil {
 			return empty{}, err
 		}
+		d.forget(req.Attachment)
 	}
 	if err := d.alloc.Release(ctx, req.Pod, req.ContainerID, ip); err != nil {
 		return empty{}, err
 	}
-	if len(ports) == 0 {
-		return empty{}, nil // nothing was attached: no flow to change
+	if len(ports) > 0 {
+		// The port is gone, so its flows match nothing; they are removed in the background
+		// (an attach that reuses the IP waits for its own sync).
+		d.syncer.request()
 	}
-	return empty{}, d.syncer.sync(ctx)
+	return empty{}, nil
 }
 
 func (d *Daemon) check(ctx context.Context, req nodeapi.CheckRequest) (empty, error) {
@@ -186,9 +213,10 @@ func (d *Daemon) gc(ctx context.Context, req nodeapi.GCRequest) (nodeapi.GCRespo
 		if valid[a] {
 			continue
 		}
-		if err := d.sw.DeletePort(ctx, d.cfg.Bridge, p.Name); err != nil {
+		if err := d.ports.del(ctx, p.Name); err != nil {
 			return res, err
 		}
+		d.forget(a)
 		ip, _ := netip.ParseAddr(p.ExternalIDs[extIP])
 		pod := nodeapi.PodRef{Namespace: p.ExternalIDs[extPodNS], Name: p.ExternalIDs[extPodName]}
 		if err := d.alloc.Release(ctx, pod, a.ContainerID, ip); err != nil {
@@ -211,4 +239,33 @@ func (d *Daemon) status(_ context.Context, _ empty) (nodeapi.StatusResponse, err
 		return nodeapi.StatusResponse{Ready: false, Message: "datapath not reconciled yet"}, nil
 	}
 	return nodeapi.StatusResponse{Ready: true}, nil
+}
+
+// remember records a port this process attached, so DEL finds it without asking OVS.
+func (d *Daemon) remember(a nodeapi.Attachment, p ovs.Port) {
+	d.attachMu.Lock()
+	defer d.attachMu.Unlock()
+	d.attached[a] = p
+}
+
+func (d *Daemon) forget(a nodeapi.Attachment) {
+	d.attachMu.Lock()
+	defer d.attachMu.Unlock()
+	delete(d.attached, a)
+}
+
+func (d *Daemon) knownAttachment(a nodeapi.Attachment) ([]ovs.Port, bool) {
+	d.attachMu.Lock()
+	defer d.attachMu.Unlock()
+	p, ok := d.attached[a]
+	if !ok {
+		return nil, false
+	}
+	return []ovs.Port{p}, true
+}
+
+func (d *Daemon) isProgrammed(port string) bool {
+	d.attachMu.Lock()
+	defer d.attachMu.Unlock()
+	return d.programmed[port]
 }

@@ -79,6 +79,15 @@ func TestExecAgainstRealOVS(t *testing.T) {
 	if len(flows) != 3 {
 		t.Errorf("after ReplaceFlows: %d flows, want 3:\n%s", len(flows), joined)
 	}
+	// ApplyFlows: one bundle that deletes one flow and changes another's actions.
+	if err := sw.ApplyFlows(ctx, br, []ovs.Flow{{Cookie: mine, Table: 20, Priority: 100, Match: "ip,nw_dst=10.1.0.6", Actions: "output:2"}},
+		[]ovs.Flow{{Table: 20, Priority: 100, Match: "ip,nw_dst=10.1.0.5"}}); err != nil {
+		t.Fatal(err)
+	}
+	flows, _ = sw.DumpFlows(ctx, br)
+	if len(flows) != 2 || !strings.Contains(flows[0].String()+flows[1].String(), "nw_dst=10.1.0.6,actions=output:2") {
+		t.Errorf("after ApplyFlows: %+v", flows)
+	}
 	if err := sw.DeleteFlows(ctx, br, mine); err != nil {
 		t.Fatal(err)
 	}

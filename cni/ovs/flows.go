@@ -92,3 +92,20 @@ func parseFlow(line string) (Flow, error) {
 	f.Match = strings.Join(match, ",")
 	return f, nil
 }
+
+// Key identifies a flow in its table (what a strict delete matches on).
+func (f Flow) Key() string {
+	return fmt.Sprintf("table=%d,priority=%d,%s", f.Table, f.Priority, f.Match)
+}
+
+// formatBundle renders an ovs-ofctl bundle file: deletes first, then adds.
+func formatBundle(add, del []Flow) string {
+	var b strings.Builder
+	for _, f := range del {
+		b.WriteString("flow delete_strict " + strings.TrimSuffix(f.Key(), ",") + "\n")
+	}
+	for _, f := range add {
+		b.WriteString("flow add " + f.String() + "\n")
+	}
+	return b.String()
+}

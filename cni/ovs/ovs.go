@@ -19,6 +19,10 @@ type Switch interface {
 	EnsureBridge(ctx context.Context, bridge string) error
 	// AddPort adds (or re-adds, replacing the old row) a port and returns its OpenFlow port number.
 	AddPort(ctx context.Context, bridge string, p Port) (int, error)
+	// UpdatePorts adds (or re-adds) ports and deletes ports by name in one transaction,
+	// without waiting for OpenFlow numbers (ListPorts shows them). Deleting a port that is
+	// gone is not an error.
+	UpdatePorts(ctx context.Context, bridge string, add []Port, del []string) error
 	// DeletePort removes a port; a port that is already gone is not an error.
 	DeletePort(ctx context.Context, bridge, name string) error
 	// ListPorts lists the bridge's ports whose external_ids contain every key/value of match
@@ -31,6 +35,9 @@ type Switch interface {
 	// ReplaceFlows makes the flows carrying cookie exactly flows: missing ones are added,
 	// changed ones modified, the rest of that cookie deleted; flows of other cookies stay.
 	ReplaceFlows(ctx context.Context, bridge string, cookie uint64, flows []Flow) error
+	// ApplyFlows adds (or replaces the actions of) add and removes del (matched strictly on
+	// table, priority and match) in one atomic transaction.
+	ApplyFlows(ctx context.Context, bridge string, add, del []Flow) error
 	// DumpFlows returns the bridge's flows.
 	DumpFlows(ctx context.Context, bridge string) ([]Flow, error)
 }

@@ -116,3 +116,44 @@ func TestTunnelTypeValidate(t *testing.T) {
 		t.Error("gre: want an error")
 	}
 }
+
+func TestParseListPorts(t *testing.T) {
+	out := `{"data":[[["set",[["uuid","a1"],["uuid","d6"]]]]],"headings":["ports"]}
+{"data":[[["uuid","d6"],"br-int",["set",[]],["map",[]]],[["uuid","x9"],"br-x",["set",[]],["map",[]]],[["uuid","a1"],"gw0",5,["map",[["a","b"]]]]],"headings":["_uuid","name","tag","external_ids"]}
+{"data":[["br-x","internal",65534,["map",[]],["set",[]]],["br-int","internal",65534,["map",[]],["set",[]]],["gw0","internal",1,["map",[]],["set",[]]]],"headings":["name","type","ofport","options","mac"]}
+`
+	got, err := parseListPorts(out, "br-int", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Name != "gw0" || got[0].Tag != 5 || got[0].OFPort != 1 {
+		t.Errorf("parseListPorts: %+v (br-x belongs to another bridge, br-int is the local port)", got)
+	}
+	single := strings.Replace(out, `["set",[["uuid","a1"],["uuid","d6"]]]`, `["uuid","a1"]`, 1)
+	if got, err := parseListPorts(single, "br-int", map[string]string{"a": "b"}); err != nil || len(got) != 1 || got[0].Name != "gw0" {
+		t.Errorf("single-port bridge: %+v, %v", got, err)
+	}
+	if _, err := parseListPorts("{}", "br-int", nil); err == nil {
+		t.Error("one table: want an error")
+	}
+}
+
+func TestFormatBundle(t *testing.T) {
+	add := []Flow{{Cookie: 5, Table: 1, Priority: 7, Match: "arp", Actions: "IN_PORT"}}
+	del := []Flow{{Cookie: 5, Table: 0, Priority: 5, Match: "ip"}, {Table: 20}}
+	want := "flow delete_strict table=0,priority=5,ip\nflow delete_strict table=20,priority=0\nflow add cookie=0x5,table=1,priority=7,arp,actions=IN_PORT\n"
+	if got := formatBundle(add, del); got != want {
+		t.Errorf("formatBundle:\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestUpdatePortsArgs(t *testing.T) {
+	got := strings.Join(updatePortsArgs("br-int", []Port{{Name: "a", Tag: 5}, {Name: "b"}}, []string{"c"}), " ")
+	want := "--if-exists del-port br-int c -- --if-exists del-port br-int a -- add-port br-int a tag=5 -- --if-exists del-port br-int b -- add-port br-int b"
+	if got != want {
+		t.Errorf("updatePortsArgs:\n got %s\nwant %s", got, want)
+	}
+	if len(updatePortsArgs("br-int", nil, nil)) != 0 {
+		t.Error("no change: want no arguments")
+	}
+}

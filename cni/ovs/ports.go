@@ -95,6 +95,70 @@ func decodeTable(out string) ([]map[string]json.RawMessage, error) {
 	return t.rows()
 }
 
+// parseListPorts decodes the three JSON tables listPortsArgs prints (one per line): the
+// bridge's port UUIDs, the Port rows and the Interface rows; it joins them by name and keeps
+// the bridge's ports whose external_ids contain match. Like ovs-vsctl list-ports, it leaves
+// out the bridge's own (local) port.
+func parseListPorts(out, bridge string, match map[string]string) ([]Port, error) {
+	docs := strings.Split(strings.TrimSpace(out), "\n")
+	if len(docs) != 3 {
+		return nil, fmt.Errorf("ovs-vsctl printed %d tables, want 3 (Bridge, Port, Interface)", len(docs))
+	}
+	brows, err := decodeTable(docs[0])
+	if err != nil || len(brows) != 1 {
+		return nil, fmt.Errorf("Bridge table (%d rows): %v", len(brows), err)
+	}
+	members, err := ovdbUUIDSet(brows[0]["ports"])
+	if err != nil {
+		return nil, fmt.Errorf("Bridge ports: %w", err)
+	}
+	prows, err := decodeTable(docs[1])
+	if err != nil {
+		return nil, fmt.Errorf("Port table: %w", err)
+	}
+	var names []string
+	for _, r := range prows {
+		if u, err := ovsdbUUID(r["_uuid"]); err == nil && members[u] && ovsdbString(r["name"]) != bridge {
+			names = append(names, ovsdbString(r["name"]))
+		}
+	}
+	return joinPorts(names, docs[1], docs[2], match)
+}
+
+// ovsdbUUID decodes ["uuid", "…"].
+func ovsdbUUID(raw json.RawMessage) (string, error) {
+	var v []string
+	if err := json.Unmarshal(raw, &v); err != nil || len(v) != 2 || v[0] != "uuid" {
+		return "", fmt.Errorf("not an OVSDB uuid: %s", raw)
+	}
+	return v[1], nil
+}
+
+// ovdbUUIDSet decodes a set of UUIDs: ["set", [["uuid", …], …]] or a single ["uuid", …].
+func ovdbUUIDSet(raw json.RawMessage) (map[string]bool, error) {
+	out := map[string]bool{}
+	if u, err := ovsdbUUID(raw); err == nil {
+		out[u] = true
+		return out, nil
+	}
+	var v []json.RawMessage
+	if err := json.Unmarshal(raw, &v); err != nil || len(v) != 2 || ovsdbString(v[0]) != "set" {
+		return nil, fmt.Errorf("not an OVSDB set: %s", raw)
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(v[1], &elems); err != nil {
+		return nil, err
+	}
+	for _, e := range elems {
+		u, err := ovsdbUUID(e)
+		if err != nil {
+			return nil, err
+		}
+		out[u] = true
+	}
+	return out, nil
+}
+
 // joinPorts joins the Port and Interface rows of the named ports and keeps those whose
 // external_ids contain match.
 func joinPorts(names []string, portJSON, ifJSON string, match map[string]string) ([]Port, error) {

@@ -94,7 +94,7 @@ func (x *Exec) ofTarget(bridge string) string {
 }
 
 func (x *Exec) ofctl(ctx context.Context, stdin string, cmd, bridge string, args ...string) (string, error) {
-	a := append([]string{"-O", "OpenFlow13", "--no-names", cmd, x.ofTarget(bridge)}, args...)
+	a := append([]string{"-O", "OpenFlow14", "--no-names", cmd, x.ofTarget(bridge)}, args...)
 	return x.run(ctx, stdin, "ovs-ofctl", a...)
 }
 
@@ -110,7 +110,37 @@ func (x *Exec) EnsureBridge(ctx context.Context, bridge string) error {
 func ensureBridgeArgs(bridge string) []string {
 	return []string{"--may-exist", "add-br", bridge, "--",
 		"set", "Bridge", bridge, "datapath_type=netdev", "fail_mode=secure",
-		"protocols=OpenFlow10,OpenFlow13", "other_config:disable-in-band=true"}
+		"protocols=OpenFlow10,OpenFlow13,OpenFlow14", "other_config:disable-in-band=true"}
+}
+
+// UpdatePorts implements Switch.
+func (x *Exec) UpdatePorts(ctx context.Context, bridge string, add []Port, del []string) error {
+	args := updatePortsArgs(bridge, add, del)
+	if len(args) == 0 {
+		return nil
+	}
+	if _, err := x.vsctl(ctx, args...); err != nil {
+		return fmt.Errorf("update ports of %s (%d added, %d deleted): %w", bridge, len(add), len(del), err)
+	}
+	return nil
+}
+
+func updatePortsArgs(bridge string, add []Port, del []string) []string {
+	var args []string
+	sep := func() {
+		if len(args) > 0 {
+			args = append(args, "--")
+		}
+	}
+	for _, name := range del {
+		sep()
+		args = append(args, "--if-exists", "del-port", bridge, name)
+	}
+	for _, p := range add {
+		sep()
+		args = append(args, addPortArgs(bridge, p)...)
+	}
+	return args
 }
 
 // AddPort implements Switch.
@@ -167,26 +197,32 @@ func (x *Exec) DeletePort(ctx context.Context, bridge, name string) error {
 	return nil
 }
 
-// ListPorts implements Switch.
+// ListPorts implements Switch: one ovs-vsctl run reads the bridge's port set, the Port rows
+// and the Interface rows.
 func (x *Exec) ListPorts(ctx context.Context, bridge string, match map[string]string) ([]Port, error) {
-	out, err := x.vsctl(ctx, "list-ports", bridge)
+	out, err := x.vsctl(ctx, listPortsArgs(bridge)...)
 	if err != nil {
 		return nil, fmt.Errorf("list ports of %s: %w", bridge, err)
 	}
-	names := strings.Fields(out)
-	if len(names) == 0 {
-		return nil, nil
+	return parseListPorts(out, bridge, match)
+}
+
+func listPortsArgs(bridge string) []string {
+	return []string{"--format=json",
+		"--columns=ports", "list", "Bridge", bridge, "--",
+		"--columns=_uuid,name,tag,external_ids", "list", "Port", "--",
+		"--columns=name,type,ofport,options,mac", "list", "Interface"}
+}
+
+// ApplyFlows implements Switch: one atomic OpenFlow 1.4 bundle.
+func (x *Exec) ApplyFlows(ctx context.Context, bridge string, add, del []Flow) error {
+	if len(add) == 0 && len(del) == 0 {
+		return nil
 	}
-	// Two calls for every port's columns (the Port and the Interface rows), joined by name.
-	portOut, err := x.vsctl(ctx, "--format=json", "--columns=name,tag,external_ids", "list", "Port")
-	if err != nil {
-		return nil, fmt.Errorf("list Port table: %w", err)
+	if _, err := x.ofctl(ctx, formatBundle(add, del), "bundle", bridge, "-"); err != nil {
+		return fmt.Errorf("apply %d added and %d deleted flows on %s: %w", len(add), len(del), bridge, err)
 	}
-	ifOut, err := x.vsctl(ctx, "--format=json", "--columns=name,type,ofport,options,mac", "list", "Interface")
-	if err != nil {
-		return nil, fmt.Errorf("list Interface table: %w", err)
-	}
-	return joinPorts(names, portOut, ifOut, match)
+	return nil
 }
 
 // AddFlows implements Switch.

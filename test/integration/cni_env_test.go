@@ -34,35 +34,16 @@ import (
 	"github.com/ecloud-io/ecloud/test/harness"
 )
 
-// cniBins builds ecloud-cni (and cnitool) once per test binary.
-var cniBins = struct {
-	once sync.Once
-	dir  string
-	err  error
-}{}
-
-func buildCNIBinaries(tb testing.TB) string {
+// buildCNIBinaries builds ecloud-cni and cnitool into dir.
+func buildCNIBinaries(tb testing.TB, dir string) {
 	tb.Helper()
-	cniBins.once.Do(func() {
-		dir, err := os.MkdirTemp("", "ecni-bin-")
-		if err != nil {
-			cniBins.err = err
-			return
+	for _, pkg := range []string{"github.com/ecloud-io/ecloud/cni/cmd/ecloud-cni", "github.com/containernetworking/cni/cnitool"} {
+		cmd := exec.Command("go", "build", "-o", dir+"/", pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			tb.Fatalf("go build %s: %v: %s", pkg, err, out)
 		}
-		cniBins.dir = dir
-		for _, pkg := range []string{"github.com/ecloud-io/ecloud/cni/cmd/ecloud-cni", "github.com/containernetworking/cni/cnitool"} {
-			cmd := exec.Command("go", "build", "-o", dir+"/", pkg)
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				cniBins.err = fmt.Errorf("go build %s: %v: %s", pkg, err, out)
-				return
-			}
-		}
-	})
-	if cniBins.err != nil {
-		tb.Fatalf("build CNI binaries: %v", cniBins.err)
 	}
-	return cniBins.dir
 }
 
 // skipUnlessCNIRoot skips when the datapath tests cannot run here.
@@ -128,17 +109,18 @@ type cniHost struct {
 func newCNIEnv(tb testing.TB, hosts int) *cniEnv {
 	tb.Helper()
 	skipUnlessCNIRoot(tb)
-	bins := buildCNIBinaries(tb)
 	cp := harness.Start(tb)
 	b := make([]byte, 2)
 	_, _ = rand.Read(b)
-	e := &cniEnv{tb: tb, cp: cp, id: "ecni" + hex.EncodeToString(b), bins: bins}
+	e := &cniEnv{tb: tb, cp: cp, id: "ecni" + hex.EncodeToString(b)}
 	dir, err := os.MkdirTemp("/tmp", e.id+"-")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	e.dir = dir
 	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
+	e.bins = filepath.Join(dir, "bin")
+	buildCNIBinaries(tb, e.bins)
 	// Cleanups run last-in first-out: netns removal is registered first so it runs last.
 	tb.Cleanup(e.removeNetns)
 	for i := 1; i <= hosts; i++ {
@@ -358,8 +340,9 @@ type cniResult struct {
 
 // invoke runs the real plugin binary in the host's netns like a runtime would.
 func (h *cniHost) invoke(command string, env map[string]string, stdin []byte) cniResult {
-	args := []string{"netns", "exec", h.NS, filepath.Join(h.env.bins, "ecloud-cni")}
-	cmd := exec.Command("ip", args...)
+	// nsenter only switches the netns (ip netns exec also remounts /sys): closest to a runtime
+	// that execs the plugin in the host's netns.
+	cmd := exec.Command("nsenter", "--net=/run/netns/"+h.NS, filepath.Join(h.env.bins, "ecloud-cni"))
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "CNI_COMMAND=" + command, "CNI_PATH=" + h.env.bins}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -559,4 +542,3 @@ func (h *cniHost) podFlows(ipPrefix string) []string {
 	}
 	return out
 }
-
