@@ -63,6 +63,7 @@ type Daemon struct {
 	attachingPorts map[string]int
 	attached       map[nodeapi.Attachment]ovs.Port
 	programmed     map[string]bool // pod ports whose flows the last sync installed
+	usedOFPorts    map[int]bool    // OpenFlow numbers in use or requested, per the last sync
 }
 
 // New builds a daemon; Run starts it.

@@ -168,9 +168,19 @@ func (d *Daemon) syncPorts(ctx context.Context, ports []ovs.Port) error {
 		st.TunnelOFPorts = append(st.TunnelOFPorts, n)
 	}
 	programmed := map[string]bool{}
+	used := map[int]bool{}
+	for _, p := range ports {
+		used[p.OFPort], used[p.OFPortRequest] = true, true
+	}
+	d.attachMu.Lock()
+	d.usedOFPorts = used
+	d.attachMu.Unlock()
 	for _, p := range pods {
 		ip, err1 := netip.ParseAddr(p.ExternalIDs[extIP])
 		vlan, err2 := strconv.Atoi(p.ExternalIDs[extVLAN])
+		if p.OFPort == 0 && p.OFPortRequest > 0 {
+			p.OFPort = p.OFPortRequest // requested number, not reported yet
+		}
 		if p.OFPort == 0 || (p.OFPort < 0 && d.isAttaching(p.Name)) {
 			continue // being added right now: ovs-vswitchd has not given it a number yet
 		}
@@ -348,4 +358,24 @@ func diffFlows(have, want map[string]ovs.Flow) (add, del []ovs.Flow) {
 		}
 	}
 	return add, del
+}
+
+// firstPodOFPort is where netd's own numbering of pod ports starts; OVS numbers the gateway
+// and tunnel ports from 1 upwards.
+const firstPodOFPort = 1000
+
+// reserveOFPort picks a free OpenFlow port number for a new pod port (callers hold attachMu).
+func (d *Daemon) reserveOFPortLocked() int {
+	taken := map[int]bool{}
+	for n := range d.usedOFPorts {
+		taken[n] = true
+	}
+	for _, p := range d.attached {
+		taken[p.OFPortRequest] = true
+	}
+	for n := firstPodOFPort; ; n++ {
+		if !taken[n] {
+			return n
+		}
+	}
 }

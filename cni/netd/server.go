@@ -105,10 +105,15 @@ func (d *Daemon) attach(ctx context.Context, req nodeapi.AttachRequest) (empty, 
 	}}
 	done := d.attaching(port.Name)
 	defer done()
+	d.attachMu.Lock()
+	delete(d.attached, req.Attachment) // a retried ADD gives its number back first
+	port.OFPortRequest = d.reserveOFPortLocked()
+	d.attached[req.Attachment] = port
+	d.attachMu.Unlock()
 	if err := d.ports.add(ctx, port); err != nil {
+		d.forget(req.Attachment)
 		return empty{}, err
 	}
-	d.remember(req.Attachment, port)
 	// ovs-vswitchd numbers the port a moment after the transaction: sync until the port's
 	// flows are in.
 	deadline := time.Now().Add(10 * time.Second)
@@ -239,13 +244,6 @@ func (d *Daemon) status(_ context.Context, _ empty) (nodeapi.StatusResponse, err
 		return nodeapi.StatusResponse{Ready: false, Message: "datapath not reconciled yet"}, nil
 	}
 	return nodeapi.StatusResponse{Ready: true}, nil
-}
-
-// remember records a port this process attached, so DEL finds it without asking OVS.
-func (d *Daemon) remember(a nodeapi.Attachment, p ovs.Port) {
-	d.attachMu.Lock()
-	defer d.attachMu.Unlock()
-	d.attached[a] = p
 }
 
 func (d *Daemon) forget(a nodeapi.Attachment) {

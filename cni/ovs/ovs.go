@@ -73,8 +73,12 @@ type Port struct {
 	ExternalIDs map[string]string
 	// MAC sets the interface's MAC (internal ports), "" leaves it to OVS.
 	MAC string
-	// OFPort is the OpenFlow port number (output only; -1 when the interface failed).
+	// OFPort is the OpenFlow port number (output only; -1 when the interface failed, 0 while
+	// ovs-vswitchd has not numbered it yet).
 	OFPort int
+	// OFPortRequest asks for a specific OpenFlow port number (0 = let OVS choose), so flows
+	// can be written before ovs-vswitchd reports the number.
+	OFPortRequest int
 }
 
 // Flow is one OpenFlow rule in ovs-ofctl syntax.

@@ -191,6 +191,7 @@ func joinPorts(names []string, portJSON, ifJSON string, match map[string]string)
 		if ir, ok := ifaces[name]; ok {
 			p.Type = ovsdbString(ir["type"])
 			p.OFPort = ovsdbInt(ir["ofport"])
+			p.OFPortRequest = ovsdbInt(ir["ofport_request"])
 			p.MAC = ovsdbString(ir["mac"])
 			if p.Options, err = ovsdbMap(ir["options"]); err != nil {
 				return nil, fmt.Errorf("interface %s options: %w", name, err)

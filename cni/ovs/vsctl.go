@@ -178,6 +178,9 @@ func addPortArgs(bridge string, p Port) []string {
 	if p.MAC != "" {
 		iface = append(iface, fmt.Sprintf("mac=%s", quote(p.MAC)))
 	}
+	if p.OFPortRequest > 0 {
+		iface = append(iface, fmt.Sprintf("ofport_request=%d", p.OFPortRequest))
+	}
 	if len(iface) > 0 {
 		args = append(append(args, "--", "set", "Interface", p.Name), iface...)
 	}
@@ -211,7 +214,7 @@ func listPortsArgs(bridge string) []string {
 	return []string{"--format=json",
 		"--columns=ports", "list", "Bridge", bridge, "--",
 		"--columns=_uuid,name,tag,external_ids", "list", "Port", "--",
-		"--columns=name,type,ofport,options,mac", "list", "Interface"}
+		"--columns=name,type,ofport,options,mac,ofport_request", "list", "Interface"}
 }
 
 // ApplyFlows implements Switch: one atomic OpenFlow 1.4 bundle.
