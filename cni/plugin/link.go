@@ -190,18 +190,14 @@ func deletePodLink(netnsPath, ifName string) error {
 	if netnsPath == "" {
 		return nil
 	}
-	nsh, err := netns.GetFromPath(netnsPath)
+	nsh, h, err := openNetns(netnsPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return fmt.Errorf("open netns %s: %w", netnsPath, err)
+		return err
 	}
 	defer nsh.Close()
-	h, err := netlink.NewHandleAt(nsh)
-	if err != nil {
-		return fmt.Errorf("netlink handle in %s: %w", netnsPath, err)
-	}
 	defer h.Close()
 	l, err := h.LinkByName(ifName)
 	if err != nil {
@@ -215,15 +211,11 @@ func deletePodLink(netnsPath, ifName string) error {
 
 // checkPodSide verifies the pod end: interface, address, default route, tx offload off.
 func checkPodSide(netnsPath string, n podNet) error {
-	nsh, err := netns.GetFromPath(netnsPath)
+	nsh, h, err := openNetns(netnsPath)
 	if err != nil {
-		return fmt.Errorf("open netns %s: %w", netnsPath, err)
+		return err
 	}
 	defer nsh.Close()
-	h, err := netlink.NewHandleAt(nsh)
-	if err != nil {
-		return fmt.Errorf("netlink handle in %s: %w", netnsPath, err)
-	}
 	defer h.Close()
 	link, err := h.LinkByName(n.IfName)
 	if err != nil {
@@ -276,4 +268,18 @@ func hostVethExists(name string) error {
 		return fmt.Errorf("host veth %s missing: %w", name, err)
 	}
 	return nil
+}
+
+// openNetns opens the netns at path and a netlink handle working inside it.
+func openNetns(path string) (netns.NsHandle, *netlink.Handle, error) {
+	nsh, err := netns.GetFromPath(path)
+	if err != nil {
+		return 0, nil, fmt.Errorf("open netns %s: %w", path, err)
+	}
+	h, err := netlink.NewHandleAt(nsh)
+	if err != nil {
+		nsh.Close()
+		return 0, nil, fmt.Errorf("netlink handle in %s: %w", path, err)
+	}
+	return nsh, h, nil
 }

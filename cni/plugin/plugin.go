@@ -33,6 +33,16 @@ type call struct {
 	cancel context.CancelFunc
 }
 
+// withCall parses the configuration and runs fn with a daemon client; errors keep their codes.
+func withCall(args *skel.CmdArgs, fn func(*call) error) error {
+	c, err := newCall(args.StdinData)
+	if err != nil {
+		return err
+	}
+	defer c.cancel()
+	return fn(c)
+}
+
 func newCall(stdin []byte) (*call, error) {
 	conf, err := ParseNetConf(stdin)
 	if err != nil {
@@ -55,34 +65,31 @@ func cniError(err error) error {
 
 // Add implements CNI ADD.
 func Add(args *skel.CmdArgs) error {
-	c, err := newCall(args.StdinData)
-	if err != nil {
-		return err
-	}
-	defer c.cancel()
-	pod, err := ParseArgs(args.Args)
-	if err != nil {
-		return cniError(err)
-	}
-	if args.Netns == "" {
-		return types.NewError(nodeapi.CodeInvalidEnv, "CNI_NETNS is empty", "ADD needs the pod's network namespace")
-	}
-	if _, err := os.Stat(args.Netns); err != nil {
-		return types.NewError(nodeapi.CodeInvalidEnv, fmt.Sprintf("CNI_NETNS %s is not usable", args.Netns), err.Error())
-	}
-	att := nodeapi.Attachment{ContainerID: args.ContainerID, IfName: args.IfName}
-	var lease nodeapi.AddResponse
-	if err := c.client.Do(c.ctx, nodeapi.PathAdd, nodeapi.AddRequest{Attachment: att, Pod: pod}, &lease); err != nil {
-		return cniError(err)
-	}
-	res, err := c.plumb(args, pod, att, lease)
-	if err != nil {
-		// Undo: the daemon removes the port (if any) and releases the IP; the veth goes here.
-		_ = deleteLink(nodeapi.HostVethName(args.ContainerID, args.IfName))
-		_ = c.client.Do(c.ctx, nodeapi.PathDel, nodeapi.DelRequest{Attachment: att, Pod: pod}, nil)
-		return cniError(err)
-	}
-	return types.PrintResult(res, c.conf.CNIVersion)
+	return withCall(args, func(c *call) error {
+		pod, err := ParseArgs(args.Args)
+		if err != nil {
+			return cniError(err)
+		}
+		if args.Netns == "" {
+			return types.NewError(nodeapi.CodeInvalidEnv, "CNI_NETNS is empty", "ADD needs the pod's network namespace")
+		}
+		if _, err := os.Stat(args.Netns); err != nil {
+			return types.NewError(nodeapi.CodeInvalidEnv, fmt.Sprintf("CNI_NETNS %s is not usable", args.Netns), err.Error())
+		}
+		att := nodeapi.Attachment{ContainerID: args.ContainerID, IfName: args.IfName}
+		var lease nodeapi.AddResponse
+		if err := c.client.Do(c.ctx, nodeapi.PathAdd, nodeapi.AddRequest{Attachment: att, Pod: pod}, &lease); err != nil {
+			return cniError(err)
+		}
+		res, err := c.plumb(args, pod, att, lease)
+		if err != nil {
+			// Undo: the daemon removes the port (if any) and releases the IP; the veth goes here.
+			_ = deleteLink(nodeapi.HostVethName(args.ContainerID, args.IfName))
+			_ = c.client.Do(c.ctx, nodeapi.PathDel, nodeapi.DelRequest{Attachment: att, Pod: pod}, nil)
+			return cniError(err)
+		}
+		return types.PrintResult(res, c.conf.CNIVersion)
+	})
 }
 
 func (c *call) plumb(args *skel.CmdArgs, pod nodeapi.PodRef, att nodeapi.Attachment, lease nodeapi.AddResponse) (*current.Result, error) {
@@ -122,93 +129,81 @@ func (c *call) plumb(args *skel.CmdArgs, pod nodeapi.PodRef, att nodeapi.Attachm
 // DEL): nothing that is already gone makes it fail. Only a daemon that cannot be reached does
 // (code 11), so the runtime retries and the IP is not leaked.
 func Del(args *skel.CmdArgs) error {
-	c, err := newCall(args.StdinData)
-	if err != nil {
-		return err
-	}
-	defer c.cancel()
-	pod, err := ParseArgs(args.Args)
-	if err != nil {
-		// Without the pod the daemon can still tear down by container ID.
-		pod = nodeapi.PodRef{}
-	}
-	att := nodeapi.Attachment{ContainerID: args.ContainerID, IfName: args.IfName}
-	if err := c.client.Do(c.ctx, nodeapi.PathDel, nodeapi.DelRequest{Attachment: att, Pod: pod}, nil); err != nil {
-		return cniError(err)
-	}
-	if err := deleteLink(nodeapi.HostVethName(args.ContainerID, args.IfName)); err != nil {
-		return cniError(nodeapi.Errorf(nodeapi.CodeInternal, "%v", err))
-	}
-	if err := deletePodLink(args.Netns, args.IfName); err != nil {
-		return cniError(nodeapi.Errorf(nodeapi.CodeInternal, "%v", err))
-	}
-	return nil
+	return withCall(args, func(c *call) error {
+		pod, err := ParseArgs(args.Args)
+		if err != nil {
+			// Without the pod the daemon can still tear down by container ID.
+			pod = nodeapi.PodRef{}
+		}
+		att := nodeapi.Attachment{ContainerID: args.ContainerID, IfName: args.IfName}
+		if err := c.client.Do(c.ctx, nodeapi.PathDel, nodeapi.DelRequest{Attachment: att, Pod: pod}, nil); err != nil {
+			return cniError(err)
+		}
+		if err := deleteLink(nodeapi.HostVethName(args.ContainerID, args.IfName)); err != nil {
+			return cniError(nodeapi.Errorf(nodeapi.CodeInternal, "%v", err))
+		}
+		if err := deletePodLink(args.Netns, args.IfName); err != nil {
+			return cniError(nodeapi.Errorf(nodeapi.CodeInternal, "%v", err))
+		}
+		return nil
+	})
 }
 
 // Check implements CNI CHECK: the pod's interface, address, route and offload setting, the
 // host veth, and (from the daemon) the OVS port and its flows.
 func Check(args *skel.CmdArgs) error {
-	c, err := newCall(args.StdinData)
-	if err != nil {
-		return err
-	}
-	defer c.cancel()
-	ip, ok := c.conf.prevIP()
-	if !ok {
-		return types.NewError(nodeapi.CodeInvalidConfig, "CHECK needs prevResult with the pod's IP", "pass the result of ADD as prevResult")
-	}
-	gwRaw, _ := c.conf.RawPrevResult["routes"].([]any)
-	var gw netip.Addr
-	for _, r := range gwRaw {
-		m, _ := r.(map[string]any)
-		if s, _ := m["gw"].(string); s != "" {
-			gw, _ = netip.ParseAddr(s)
+	return withCall(args, func(c *call) error {
+		ip, ok := c.conf.prevIP()
+		if !ok {
+			return types.NewError(nodeapi.CodeInvalidConfig, "CHECK needs prevResult with the pod's IP", "pass the result of ADD as prevResult")
 		}
-	}
-	mac, _ := nodeapi.MACForIP(ip.Addr())
-	n := podNet{IfName: args.IfName, HostVeth: nodeapi.HostVethName(args.ContainerID, args.IfName), MAC: mac, IP: ip, Gateway: gw}
-	if err := checkPodSide(args.Netns, n); err != nil {
-		return types.NewError(nodeapi.CodeInternal, "pod side of the attachment is broken", err.Error())
-	}
-	if err := hostVethExists(n.HostVeth); err != nil {
-		return types.NewError(nodeapi.CodeInternal, "host side of the attachment is broken", err.Error())
-	}
-	req := nodeapi.CheckRequest{Attachment: nodeapi.Attachment{ContainerID: args.ContainerID, IfName: args.IfName}, IP: ip.String()}
-	return cniError(c.client.Do(c.ctx, nodeapi.PathCheck, req, nil))
+		gwRaw, _ := c.conf.RawPrevResult["routes"].([]any)
+		var gw netip.Addr
+		for _, r := range gwRaw {
+			m, _ := r.(map[string]any)
+			if s, _ := m["gw"].(string); s != "" {
+				gw, _ = netip.ParseAddr(s)
+			}
+		}
+		mac, _ := nodeapi.MACForIP(ip.Addr())
+		n := podNet{IfName: args.IfName, HostVeth: nodeapi.HostVethName(args.ContainerID, args.IfName), MAC: mac, IP: ip, Gateway: gw}
+		if err := checkPodSide(args.Netns, n); err != nil {
+			return types.NewError(nodeapi.CodeInternal, "pod side of the attachment is broken", err.Error())
+		}
+		if err := hostVethExists(n.HostVeth); err != nil {
+			return types.NewError(nodeapi.CodeInternal, "host side of the attachment is broken", err.Error())
+		}
+		req := nodeapi.CheckRequest{Attachment: nodeapi.Attachment{ContainerID: args.ContainerID, IfName: args.IfName}, IP: ip.String()}
+		return cniError(c.client.Do(c.ctx, nodeapi.PathCheck, req, nil))
+	})
 }
 
 // Status implements CNI STATUS: ready when the daemon answers and says so.
 func Status(args *skel.CmdArgs) error {
-	c, err := newCall(args.StdinData)
-	if err != nil {
-		return err
-	}
-	defer c.cancel()
-	var st nodeapi.StatusResponse
-	if err := c.client.Do(c.ctx, nodeapi.PathStatus, struct{}{}, &st); err != nil {
-		return types.NewError(nodeapi.CodeNotAvailable, "ecloud netd is not available", err.Error())
-	}
-	if !st.Ready {
-		return types.NewError(nodeapi.CodeNotAvailable, "ecloud netd is not ready", st.Message)
-	}
-	return nil
+	return withCall(args, func(c *call) error {
+		var st nodeapi.StatusResponse
+		if err := c.client.Do(c.ctx, nodeapi.PathStatus, struct{}{}, &st); err != nil {
+			return types.NewError(nodeapi.CodeNotAvailable, "ecloud netd is not available", err.Error())
+		}
+		if !st.Ready {
+			return types.NewError(nodeapi.CodeNotAvailable, "ecloud netd is not ready", st.Message)
+		}
+		return nil
+	})
 }
 
 // GC implements CNI GC: the daemon removes every attachment not in the valid list.
 func GC(args *skel.CmdArgs) error {
-	c, err := newCall(args.StdinData)
-	if err != nil {
-		return err
-	}
-	defer c.cancel()
-	var res nodeapi.GCResponse
-	if err := c.client.Do(c.ctx, nodeapi.PathGC, nodeapi.GCRequest{Valid: c.conf.ValidAttachments}, &res); err != nil {
-		return cniError(err)
-	}
-	for _, name := range res.Removed {
-		if err := deleteLink(name); err != nil {
-			return cniError(nodeapi.Errorf(nodeapi.CodeInternal, "GC: %v", err))
+	return withCall(args, func(c *call) error {
+		var res nodeapi.GCResponse
+		if err := c.client.Do(c.ctx, nodeapi.PathGC, nodeapi.GCRequest{Valid: c.conf.ValidAttachments}, &res); err != nil {
+			return cniError(err)
 		}
-	}
-	return nil
+		for _, name := range res.Removed {
+			if err := deleteLink(name); err != nil {
+				return cniError(nodeapi.Errorf(nodeapi.CodeInternal, "GC: %v", err))
+			}
+		}
+		return nil
+	})
 }

@@ -13,7 +13,7 @@ import (
 // TestCNIBadInputs: each bad ADD returns the right CNI error code with a message naming the
 // problem, and leaves no port, veth, pod interface or claim behind.
 func TestCNIBadInputs(t *testing.T) {
-	e := newCNIEnv(t, 1)
+	e := newCNIEnv(t, 1, "")
 	h := e.hosts[0]
 	e.createPool("ecni-def", "10.71.0.0/24", "10.71.0.1", 10, true)
 	e.createPool("ecni-other", "10.72.0.0/24", "10.72.0.1", 20, false, "other")
@@ -101,6 +101,15 @@ func TestCNIBadInputs(t *testing.T) {
 				}
 			}
 		})
+	}
+
+	// CHECK finds a broken attachment: the OVS port is gone.
+	if r := h.invoke("CHECK", holder.env(true), h.netConf(map[string]any{"prevResult": holder.Result})); r.Err != nil {
+		t.Errorf("CHECK of a healthy pod: %v", r.Err)
+	}
+	h.vsctl("del-port", "br-int", nodeapi.HostVethName(holder.ContainerID, "eth0"))
+	if r := h.invoke("CHECK", holder.env(true), h.netConf(map[string]any{"prevResult": holder.Result})); r.Err == nil || !strings.Contains(string(r.Stdout), "ports on br-int") {
+		t.Errorf("CHECK without the OVS port: %v %s", r.Err, r.Stdout)
 	}
 
 	// STATUS: ready with netd, code 50 without it.

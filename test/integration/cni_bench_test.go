@@ -23,7 +23,7 @@ func TestCNIBench(t *testing.T) {
 		t.Skip("benchmark: run with make bench-cni (ECLOUD_BENCH=cni)")
 	}
 	netd.RegisterMetrics()
-	e := newCNIEnv(t, 1)
+	e := newCNIEnv(t, 1, "")
 	h := e.hosts[0]
 	e.createPool("ecni-bench", "10.81.0.0/22", "10.81.0.1", 100, true)
 

@@ -22,7 +22,7 @@ import (
 // the gateway, VLAN isolation, CHECK, a sticky IP that moves hosts, GC, double DEL, netd
 // restart reconcile, and nothing left behind after the last DEL.
 func TestCNITwoHosts(t *testing.T) {
-	e := newCNIEnv(t, 2)
+	e := newCNIEnv(t, 2, "")
 	h1, h2 := e.hosts[0], e.hosts[1]
 	e.createPool("ecni-a", "10.61.0.0/24", "10.61.0.1", 100, true)
 	e.createPool("ecni-b", "10.62.0.0/24", "10.62.0.1", 200, false)
@@ -202,4 +202,22 @@ func TestCNITwoHosts(t *testing.T) {
 
 func g1hostVeth(p *pod) string {
 	return fmt.Sprintf("%v", p.Result["interfaces"].([]any)[0].(map[string]any)["name"])
+}
+
+// TestCNIGeneveTunnel: the same cross-host path with Geneve instead of VXLAN.
+func TestCNIGeneveTunnel(t *testing.T) {
+	e := newCNIEnv(t, 2, ovs.Geneve)
+	e.createPool("ecni-g", "10.63.0.0/24", "10.63.0.1", 300, true)
+	p1, p2 := e.newPod(e.hosts[0], "g1", nil), e.newPod(e.hosts[1], "g2", nil)
+	p1.add(t)
+	p2.add(t)
+	if !strings.Contains(e.hosts[0].vsctl("show"), "type: geneve") {
+		t.Fatalf("no geneve tunnel port on %s", e.hosts[0].Node)
+	}
+	harness.Eventually(t, 10*time.Second, func() (bool, error) { return ping(p1.NS, p2.IP) == nil, nil }, "ping over geneve")
+	if err := tcpEcho(p1.NS, p2.NS, p2.IP); err != nil {
+		t.Errorf("TCP over geneve: %v", err)
+	}
+	p1.del(t, true)
+	p2.del(t, true)
 }

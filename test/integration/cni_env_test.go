@@ -89,6 +89,8 @@ type cniEnv struct {
 	hosts []*cniHost
 	pods  int
 	mu    sync.Mutex
+
+	tunnel ovs.TunnelType
 }
 
 // cniHost is one simulated node.
@@ -106,13 +108,15 @@ type cniHost struct {
 	done    chan error
 }
 
-func newCNIEnv(tb testing.TB, hosts int) *cniEnv {
+// newCNIEnv starts hosts namespace hosts (joined by an underlay when there are two) with netd
+// using the given tunnel type ("" = the default, VXLAN).
+func newCNIEnv(tb testing.TB, hosts int, tunnel ovs.TunnelType) *cniEnv {
 	tb.Helper()
 	skipUnlessCNIRoot(tb)
 	cp := harness.Start(tb)
 	b := make([]byte, 2)
 	_, _ = rand.Read(b)
-	e := &cniEnv{tb: tb, cp: cp, id: "ecni" + hex.EncodeToString(b)}
+	e := &cniEnv{tb: tb, cp: cp, id: "ecni" + hex.EncodeToString(b), tunnel: tunnel}
 	dir, err := os.MkdirTemp("/tmp", e.id+"-")
 	if err != nil {
 		tb.Fatal(err)
@@ -232,7 +236,7 @@ func (h *cniHost) netdConfig() netd.Config {
 		NodeName: h.Node, Socket: h.Socket, HostNetNS: "/run/netns/" + h.NS,
 		OVS:       ovs.Config{DB: h.OVS.DB(), RunDir: h.OVS.Dir},
 		CNIBinDir: h.BinDir, CNIConfDir: h.ConfDir, PluginBinary: filepath.Join(h.env.bins, "ecloud-cni"),
-		ResyncPeriod: 30 * time.Second,
+		ResyncPeriod: 30 * time.Second, TunnelType: h.env.tunnel,
 	}
 }
 
