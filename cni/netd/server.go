@@ -84,7 +84,10 @@ func (d *Daemon) add(ctx context.Context, req nodeapi.AddRequest) (nodeapi.AddRe
 	}
 	mac, err := nodeapi.MACForIP(lease.IP.Addr())
 	if err != nil {
-		return nodeapi.AddResponse{}, nodeapi.Errorf(nodeapi.CodePoolNotAllowed, "pod %s got %s from pool %s: %v", req.Pod, lease.IP, lease.Pool, err)
+		if rerr := d.alloc.Release(ctx, req.Pod, req.ContainerID, lease.IP.Addr()); rerr != nil {
+			klog.FromContext(ctx).Error(rerr, "Releasing an unusable lease failed", "ip", lease.IP)
+		}
+		return nodeapi.AddResponse{}, nodeapi.Errorf(nodeapi.CodePoolNotAllowed, "pod %s got %s from pool %s: %v: use an IPv4 pool", req.Pod, lease.IP, lease.Pool, err)
 	}
 	klog.FromContext(ctx).V(2).Info("Leased IP", "pod", req.Pod.String(), "ip", lease.IP, "pool", lease.Pool)
 	return nodeapi.AddResponse{IP: lease.IP.String(), Gateway: lease.Gateway.String(), MAC: mac.String(), VLAN: lease.VLAN, Pool: lease.Pool, MTU: d.cfg.MTU}, nil

@@ -159,7 +159,13 @@ func TestCNITwoHosts(t *testing.T) {
 	if _, err := sw.AddPort(ctx, "br-int", ovs.Port{Name: "ectstale", Type: "vxlan", Options: map[string]string{"remote_ip": "172.31.254.99", "key": "flow"}, ExternalIDs: map[string]string{"ecloud-role": "tunnel", "ecloud-node": "ghost"}}); err != nil {
 		t.Fatal(err)
 	}
+	// A pod port whose veth vanished while netd was down (OVS reports ofport -1).
+	h1.vsctl("add-port", "br-int", "ecvstale0", "--", "set", "Port", "ecvstale0", "external_ids:ecloud-role=pod",
+		"external_ids:ecloud-ip=10.61.0.251", "external_ids:ecloud-vlan=100", "external_ids:ecloud-container=gone", "external_ids:ecloud-ifname=eth0")
 	h1.startNetd()
+	if strings.Contains(h1.vsctl("list-ports", "br-int"), "ecvstale0") {
+		t.Error("pod port without a device survived the restart")
+	}
 	for _, f := range h1.flows() {
 		if strings.Contains(f.Match, "10.61.0.250") {
 			t.Errorf("stale flow survived the restart: %s", f)
