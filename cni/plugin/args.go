@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"fmt"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -64,9 +63,4 @@ func ParseArgs(s string) (nodeapi.PodRef, error) {
 		return nodeapi.PodRef{}, &nodeapi.Error{Code: nodeapi.CodeInvalidEnv, Msg: "CNI_ARGS does not name a valid pod", Details: errs.ToAggregate().Error()}
 	}
 	return pod, nil
-}
-
-// argsString renders a pod as CNI_ARGS (tests and tools).
-func argsString(p nodeapi.PodRef) string {
-	return fmt.Sprintf("IgnoreUnknown=1;%s=%s;%s=%s;%s=%s", ArgPodNamespace, p.Namespace, ArgPodName, p.Name, ArgPodUID, p.UID)
 }

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -62,4 +63,9 @@ func FuzzParseArgs(f *testing.F) {
 			t.Fatalf("round trip of %+v: %+v, %v", pod, again, err)
 		}
 	})
+}
+
+// argsString renders a pod as CNI_ARGS (tests and tools).
+func argsString(p nodeapi.PodRef) string {
+	return fmt.Sprintf("IgnoreUnknown=1;%s=%s;%s=%s;%s=%s", ArgPodNamespace, p.Namespace, ArgPodName, p.Name, ArgPodUID, p.UID)
 }
