@@ -10,7 +10,7 @@ CMDS       = $(shell $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}
 LDFLAGS   := -s -w
 TEST_TIMEOUT ?= 45m
 # Benchmarks: each component adds its bench-<name> target to this list.
-BENCHES   := bench-scheduler bench-agent
+BENCHES   := bench-scheduler bench-agent bench-cni
 
 .PHONY: help
 help: ## list the targets
@@ -58,6 +58,11 @@ bench-agent: ## node agent: 500 real container cgroups, our collector vs cAdviso
 	$(GO) build -tags bench -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/bench-agent-cadvisor ./node-agent/bench/cadvisor
 	$(GO) build -tags bench -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/bench-agent-driver ./node-agent/bench/driver
 	$(BIN)/bench-agent-driver -bin $(BIN)
+
+.PHONY: bench-cni
+bench-cni: deps ## CNI ADD/DEL latency (real plugin, netd, OVS userspace datapath; root)
+	@mkdir -p $(BIN); ECLOUD_BENCH=cni $(GO) test -count=1 -timeout 20m -run '^TestCNIBench$$' -v ./test/integration > $(BIN)/bench-cni.log 2>&1 || { tail -50 $(BIN)/bench-cni.log; exit 1; }
+	@grep -E '^RESULT ' $(BIN)/bench-cni.log
 
 .PHONY: up
 up: ## start the local two-datacenter cluster on real kubelets (not yet: see issue "make up")

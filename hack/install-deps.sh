@@ -5,9 +5,9 @@
 set -euo pipefail
 purpose=${1:?usage: hack/install-deps.sh test}
 case "$purpose" in
-  # openvswitch-switch, iproute2, ethtool: the CNI datapath tests (root only);
+  # openvswitch-switch, iproute2, iputils-ping, ethtool: the CNI datapath tests (root only);
   # iptables: the gateway/kube-proxy path.
-  test) pkgs=(iproute2 ethtool iptables openvswitch-switch) ;;
+  test) pkgs=(iproute2 iputils-ping ethtool iptables openvswitch-switch) ;;
   *) echo "install-deps: unknown purpose $purpose" >&2; exit 2 ;;
 esac
 missing=()

@@ -1,0 +1,117 @@
+// Command netd is the ecloud node network daemon (DaemonSet, hostNetwork, privileged): it
+// serves the ecloud-cni plugin's socket, installs the plugin and its conflist, keeps br-int,
+// the gateway port and the tunnels to the other nodes, and programs the OpenFlow rules that
+// say where every pod IP lives.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/component-base/metrics/legacyregistry"
+	"k8s.io/klog/v2"
+
+	"github.com/ecloud-io/ecloud/cni/client"
+	"github.com/ecloud-io/ecloud/cni/netd"
+	"github.com/ecloud-io/ecloud/cni/ovs"
+)
+
+func main() {
+	if err := run(); err != nil {
+		klog.ErrorS(err, "netd failed")
+		klog.Flush()
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var cfg netd.Config
+	var kubeconfig, metricsAddr, tunnel string
+	fs := pflag.CommandLine
+	fs.StringVar(&cfg.NodeName, "node-name", os.Getenv("NODE_NAME"), "this node's Node name (default $NODE_NAME)")
+	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster)")
+	fs.StringVar(&cfg.Socket, "socket", "/run/ecloud/netd.sock", "unix socket the CNI plugin talks to (root only)")
+	fs.StringVar(&cfg.Bridge, "bridge", "br-int", "OVS integration bridge (datapath_type=netdev)")
+	fs.StringVar(&cfg.GatewayPort, "gateway-port", "ecloud-gw", "internal port joining pods and the host stack")
+	fs.StringVar(&tunnel, "tunnel-type", "vxlan", "tunnel encapsulation between nodes: vxlan or geneve")
+	fs.IntVar(&cfg.MTU, "mtu", 1400, "MTU of pod interfaces (leave room for the tunnel header)")
+	fs.StringVar(&cfg.OVS.DB, "ovsdb", "unix:/var/run/openvswitch/db.sock", "ovsdb-server socket")
+	fs.StringVar(&cfg.OVS.RunDir, "ovs-rundir", "/var/run/openvswitch", "ovs-vswitchd run dir (holds <bridge>.mgmt)")
+	fs.StringVar(&cfg.CNIBinDir, "cni-bin-dir", "/opt/cni/bin", "where to install the plugin binary (\"\" = do not install)")
+	fs.StringVar(&cfg.CNIConfDir, "cni-conf-dir", "/etc/cni/net.d", "where to write "+netd.ConfListName+" (\"\" = do not write)")
+	fs.StringVar(&cfg.PluginBinary, "plugin-binary", "/opt/ecloud/bin/ecloud-cni", "the ecloud-cni binary to install")
+	fs.StringVar(&cfg.NetworkName, "network-name", "ecloud", "network name in the conflist")
+	fs.DurationVar(&cfg.ResyncPeriod, "resync-period", 30*time.Second, "how often to reconcile the datapath without a trigger")
+	fs.StringVar(&metricsAddr, "metrics-bind-address", ":9462", "address for /metrics (\"0\" = off)")
+	klogFlags := goflagSet()
+	fs.AddGoFlagSet(klogFlags)
+	pflag.Parse()
+	cfg.TunnelType = ovs.TunnelType(tunnel)
+	if cfg.CNIBinDir == "" {
+		cfg.PluginBinary = ""
+	}
+
+	rc, err := restConfig(kubeconfig)
+	if err != nil {
+		return err
+	}
+	kube, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	ec, err := client.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	d, err := netd.New(cfg, netd.Deps{Kube: kube, Ecloud: ec})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	netd.RegisterMetrics()
+	if metricsAddr != "0" && metricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", legacyregistry.Handler())
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+			if !d.Ready() {
+				http.Error(w, "not ready", http.StatusServiceUnavailable)
+				return
+			}
+			_, _ = w.Write([]byte("ok"))
+		})
+		srv := &http.Server{Addr: metricsAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				klog.ErrorS(err, "metrics server failed", "address", metricsAddr)
+			}
+		}()
+		defer srv.Close()
+	}
+	return d.Run(ctx)
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		c, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+		}
+		return c, nil
+	}
+	c, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, fmt.Errorf("in-cluster config (or pass --kubeconfig): %w", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,116 @@
+// Package netd is the ecloud node network daemon: it serves the CNI plugin's socket, hands
+// out pod IPs (through an Allocator), attaches pods to the Open vSwitch integration bridge,
+// keeps one tunnel port per remote host and programs the OpenFlow rules that say where every
+// overlay IP lives (the role ONOS had in the seed design).
+package netd
+
+import (
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/ecloud-io/ecloud/cni/nodeapi"
+	"github.com/ecloud-io/ecloud/cni/ovs"
+)
+
+// Name identifies the daemon in logs and metrics.
+const Name = "ecloud-netd"
+
+// TunnelIPAnnotation on a Node overrides the tunnel endpoint (default: its first InternalIP).
+const TunnelIPAnnotation = "network.ecloud.io/tunnel-ip"
+
+// Config is the daemon's configuration (the netd flags).
+type Config struct {
+	// NodeName is this node's Node name.
+	NodeName string
+	// Socket is the CNI plugin's unix socket.
+	Socket string
+	// Bridge is the integration bridge for pods and tunnels.
+	Bridge string
+	// GatewayPort is the internal port through which host and pods talk, and through which
+	// non-overlay traffic leaves into the host stack.
+	GatewayPort string
+	// TunnelType is vxlan or geneve.
+	TunnelType ovs.TunnelType
+	// MTU of pod interfaces (room for the tunnel header).
+	MTU int
+	// OVS says how to reach Open vSwitch.
+	OVS ovs.Config
+	// HostNetNS, if set, is the netns (path) where the gateway port and pod veths live; empty
+	// means the daemon's own (production: hostNetwork). Tests run one daemon per namespace
+	// "host" in one process.
+	HostNetNS string
+	// CNIBinDir and CNIConfDir, when set, receive the plugin binary and the conflist at start.
+	CNIBinDir, CNIConfDir string
+	// PluginBinary is the ecloud-cni binary to install.
+	PluginBinary string
+	// NetworkName is the conflist's network name.
+	NetworkName string
+	// ResyncPeriod is how often the datapath is reconciled without a trigger.
+	ResyncPeriod time.Duration
+}
+
+// Default fills unset fields.
+func (c *Config) Default() {
+	if c.Socket == "" {
+		c.Socket = nodeapi.DefaultSocket
+	}
+	if c.Bridge == "" {
+		c.Bridge = "br-int"
+	}
+	if c.GatewayPort == "" {
+		c.GatewayPort = "ecloud-gw"
+	}
+	if c.TunnelType == "" {
+		c.TunnelType = ovs.VXLAN
+	}
+	if c.MTU == 0 {
+		c.MTU = 1400
+	}
+	if c.NetworkName == "" {
+		c.NetworkName = "ecloud"
+	}
+	if c.ResyncPeriod == 0 {
+		c.ResyncPeriod = 30 * time.Second
+	}
+}
+
+// Validate checks the configuration; errors name the flag's field.
+func (c *Config) Validate() field.ErrorList {
+	var errs field.ErrorList
+	p := field.NewPath("netd")
+	if c.NodeName == "" {
+		errs = append(errs, field.Required(p.Child("nodeName"), "set --node-name (or NODE_NAME from the downward API)"))
+	}
+	if !filepath.IsAbs(c.Socket) || len(c.Socket) > 107 {
+		errs = append(errs, field.Invalid(p.Child("socket"), c.Socket, "must be an absolute path of at most 107 bytes"))
+	}
+	for _, n := range []struct {
+		f, v string
+	}{{"bridge", c.Bridge}, {"gatewayPort", c.GatewayPort}} {
+		if n.v == "" || len(n.v) > 15 {
+			errs = append(errs, field.Invalid(p.Child(n.f), n.v, "must be an interface name of 1-15 characters"))
+		}
+	}
+	if err := c.TunnelType.Validate(); err != nil {
+		errs = append(errs, field.NotSupported(p.Child("tunnelType"), c.TunnelType, []string{string(ovs.VXLAN), string(ovs.Geneve)}))
+	}
+	if c.MTU < 576 || c.MTU > 9000 {
+		errs = append(errs, field.Invalid(p.Child("mtu"), c.MTU, "must be between 576 and 9000"))
+	}
+	if (c.CNIBinDir == "") != (c.PluginBinary == "") {
+		errs = append(errs, field.Invalid(p.Child("pluginBinary"), c.PluginBinary, "set together with --cni-bin-dir"))
+	}
+	if c.ResyncPeriod < time.Second {
+		errs = append(errs, field.Invalid(p.Child("resyncPeriod"), c.ResyncPeriod.String(), "must be at least 1s"))
+	}
+	return errs
+}
+
+// tunnelIP parses a tunnel endpoint.
+func tunnelIP(s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	return a, err == nil && a.Is4()
+}

@@ -1,0 +1,219 @@
+package netd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
+	"github.com/ecloud-io/ecloud/cni/client"
+	"github.com/ecloud-io/ecloud/cni/nodeapi"
+	"github.com/ecloud-io/ecloud/cni/ovs"
+)
+
+// Deps are the daemon's collaborators.
+type Deps struct {
+	Kube   kubernetes.Interface
+	Ecloud *client.Clientset
+	// Switch drives OVS (default: ovs.NewExec(cfg.OVS)).
+	Switch ovs.Switch
+	// Allocator hands out IPs (default: ClaimAllocator on the daemon's informers).
+	Allocator Allocator
+}
+
+// Daemon is one node's netd.
+type Daemon struct {
+	cfg   Config
+	sw    ovs.Switch
+	alloc Allocator
+
+	nl      *netlink.Handle
+	gwIndex int
+	gwMAC   net.HardwareAddr
+
+	informers []cache.SharedIndexInformer
+	nodes     cache.Store
+	pools     cache.Store
+	claims    cache.Indexer
+
+	syncer *syncer
+	ports  *portBatcher
+	ready  atomic.Bool
+
+	// flowCache is what the last sync programmed (owned by the syncer goroutine).
+	flowCache    map[string]ovs.Flow
+	lastFullSync time.Time
+
+	attachMu       sync.Mutex
+	attachingPorts map[string]int
+	attached       map[nodeapi.Attachment]ovs.Port
+	programmed     map[string]bool // pod ports whose flows the last sync installed
+	usedOFPorts    map[int]bool    // OpenFlow numbers in use or requested, per the last sync
+}
+
+// New builds a daemon; Run starts it.
+func New(cfg Config, deps Deps) (*Daemon, error) {
+	cfg.Default()
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("invalid netd configuration: %w", errs.ToAggregate())
+	}
+	d := &Daemon{cfg: cfg, sw: deps.Switch, alloc: deps.Allocator, attachingPorts: map[string]int{}, attached: map[nodeapi.Attachment]ovs.Port{}}
+	if d.sw == nil {
+		d.sw = ovs.NewExec(cfg.OVS)
+	}
+	var err error
+	if cfg.HostNetNS == "" {
+		d.nl, err = netlink.NewHandle()
+	} else {
+		var ns netns.NsHandle
+		if ns, err = netns.GetFromPath(cfg.HostNetNS); err == nil {
+			d.nl, err = netlink.NewHandleAt(ns)
+			ns.Close()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("netlink in host netns %q: %w", cfg.HostNetNS, err)
+	}
+	nodeInf := cache.NewSharedIndexInformer(
+		cache.NewListWatchFromClient(deps.Kube.CoreV1().RESTClient(), "nodes", "", fields.Everything()),
+		&corev1.Node{}, cfg.ResyncPeriod, cache.Indexers{})
+	poolInf := client.NewIPPoolInformer(deps.Ecloud, cfg.ResyncPeriod)
+	claimInf := client.NewIPClaimInformer(deps.Ecloud, cfg.ResyncPeriod, ClaimIndexers())
+	// This node's pods, for their annotations (as the kubelet watches them).
+	podInf := cache.NewSharedIndexInformer(
+		cache.NewListWatchFromClient(deps.Kube.CoreV1().RESTClient(), "pods", "", fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName)),
+		&corev1.Pod{}, cfg.ResyncPeriod, cache.Indexers{})
+	d.informers = []cache.SharedIndexInformer{nodeInf, poolInf, claimInf, podInf}
+	d.nodes, d.pools, d.claims = nodeInf.GetStore(), poolInf.GetStore(), claimInf.GetIndexer()
+	if d.alloc == nil {
+		d.alloc = NewClaimAllocator(deps.Kube, deps.Ecloud, d.claims, d.pools, podInf.GetStore())
+	}
+	d.syncer = newSyncer(d.syncDatapath)
+	d.ports = newPortBatcher(func(ctx context.Context, add []ovs.Port, del []string) error {
+		return d.sw.UpdatePorts(ctx, cfg.Bridge, add, del)
+	})
+	kick := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { d.syncer.request() },
+		UpdateFunc: func(any, any) { d.syncer.request() },
+		DeleteFunc: func(any) { d.syncer.request() },
+	}
+	// Claims bound here change no flow (local flows come from the ports): only claims on
+	// other nodes do, so only they trigger a sync.
+	claimKick := cache.FilteringResourceEventHandler{FilterFunc: d.remoteClaim, Handler: kick}
+	for inf, h := range map[cache.SharedIndexInformer]cache.ResourceEventHandler{nodeInf: kick, poolInf: kick, claimInf: claimKick} {
+		if _, err := inf.AddEventHandler(h); err != nil {
+			return nil, fmt.Errorf("informer handler: %w", err)
+		}
+	}
+	return d, nil
+}
+
+// Ready reports whether the daemon serves ADDs.
+func (d *Daemon) Ready() bool { return d.ready.Load() }
+
+// Run starts informers, reconciles the datapath, installs the plugin, serves the CNI socket
+// and keeps the datapath in sync until ctx ends. On return the socket is removed; the
+// datapath stays (pods keep working while netd restarts).
+func (d *Daemon) Run(ctx context.Context) error {
+	logger := klog.LoggerWithValues(klog.FromContext(ctx), "node", d.cfg.NodeName, "bridge", d.cfg.Bridge)
+	ctx = klog.NewContext(ctx, logger)
+	defer d.nl.Close()
+	for _, inf := range d.informers {
+		go inf.Run(ctx.Done())
+	}
+	ln, err := d.listen()
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: d.handler(), BaseContext: func(net.Listener) context.Context { return ctx }, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	defer func() {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+		_ = os.Remove(d.cfg.Socket)
+	}()
+
+	for _, inf := range d.informers {
+		if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+			return fmt.Errorf("netd on %s: informers did not sync: %w", d.cfg.NodeName, ctx.Err())
+		}
+	}
+	if err := d.ensureBridge(ctx); err != nil {
+		return err
+	}
+	go d.syncer.run(ctx)
+	go d.ports.run(ctx)
+	if err := d.syncer.sync(ctx); err != nil {
+		return fmt.Errorf("initial datapath reconcile: %w", err)
+	}
+	if err := d.install(); err != nil {
+		return err
+	}
+	d.ready.Store(true)
+	logger.Info("netd ready", "socket", d.cfg.Socket, "tunnelType", d.cfg.TunnelType)
+	tick := time.NewTicker(d.cfg.ResyncPeriod)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			d.ready.Store(false)
+			return nil
+		case err := <-serveErr:
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return fmt.Errorf("serve %s: %w", d.cfg.Socket, err)
+		case <-tick.C:
+			if err := d.syncer.sync(ctx); err != nil && ctx.Err() == nil {
+				logger.Error(err, "Periodic datapath reconcile failed")
+			}
+		}
+	}
+}
+
+// listen opens the root-only CNI socket.
+func (d *Daemon) listen() (net.Listener, error) {
+	dir := filepath.Dir(d.cfg.Socket)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("socket dir %s: %w", dir, err)
+	}
+	if err := os.Remove(d.cfg.Socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket %s: %w", d.cfg.Socket, err)
+	}
+	ln, err := net.Listen("unix", d.cfg.Socket)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", d.cfg.Socket, err)
+	}
+	if err := os.Chmod(d.cfg.Socket, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("chmod %s: %w", d.cfg.Socket, err)
+	}
+	return ln, nil
+}
+
+// remoteClaim reports whether a claim (event object) is bound on another node. For updates
+// the filter sees old and new separately, so a claim moving away from or to this node passes.
+func (d *Daemon) remoteClaim(obj any) bool {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	c, ok := obj.(*v1alpha1.IPClaim)
+	return !ok || (c.Status.Node != "" && c.Status.Node != d.cfg.NodeName)
+}

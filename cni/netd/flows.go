@@ -1,0 +1,167 @@
+package netd
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/ecloud-io/ecloud/cni/nodeapi"
+	"github.com/ecloud-io/ecloud/cni/ovs"
+)
+
+// Cookie marks every flow netd owns on the bridge.
+const Cookie uint64 = 0xec10d
+
+// OpenFlow tables of the pipeline.
+const (
+	tableClassify = 0  // where did the packet come from: pod (anti-spoofing), gateway, tunnel
+	tableARP      = 10 // ARP answered locally: every overlay IP has MAC 0a:58:<IPv4>
+	tableForward  = 20 // IP forwarding by destination: local port, tunnel, gateway, drop
+)
+
+// Registers: reg0 is the packet's network (the pool VLAN; gatewayNet for the host), reg1 its
+// origin.
+const (
+	gatewayNet = 4096
+	fromPod    = 1
+	fromHost   = 2
+	fromTunnel = 3
+)
+
+// PoolNet is a pool as the datapath sees it.
+type PoolNet struct {
+	Name string
+	CIDR netip.Prefix
+	VLAN int
+}
+
+// LocalIP is a pod IP attached to a port of this host.
+type LocalIP struct {
+	IP     netip.Addr
+	VLAN   int
+	OFPort int
+}
+
+// RemoteIP is a pod IP bound on another host, reached through that host's tunnel port.
+type RemoteIP struct {
+	IP           netip.Addr
+	VLAN         int
+	TunnelOFPort int
+}
+
+// FlowState is everything the flows are computed from.
+type FlowState struct {
+	GatewayOFPort int
+	GatewayMAC    net.HardwareAddr
+	TunnelOFPorts []int
+	Pools         []PoolNet
+	Local         []LocalIP
+	Remote        []RemoteIP
+}
+
+// BuildFlows computes the bridge's complete flow table (all with Cookie) from s. Isolation:
+// a pod's packets carry its pool's VLAN in reg0 (and in the tunnel key across hosts) and only
+// reach IPs of the same VLAN; other overlay destinations are dropped; everything else leaves
+// through the gateway port into the host stack. The host (gateway) reaches every pod.
+func BuildFlows(s FlowState) []ovs.Flow {
+	var fl []ovs.Flow
+	add := func(table, prio int, match, actions string) {
+		fl = append(fl, ovs.Flow{Cookie: Cookie, Table: table, Priority: prio, Match: match, Actions: actions})
+	}
+	setNet := func(net, origin int) string {
+		return fmt.Sprintf("load:%d->NXM_NX_REG0[],load:%d->NXM_NX_REG1[]", net, origin)
+	}
+	// Classification.
+	for _, l := range s.Local {
+		add(tableClassify, 200, fmt.Sprintf("in_port=%d,ip,nw_src=%s", l.OFPort, l.IP), setNet(l.VLAN, fromPod)+fmt.Sprintf(",resubmit(,%d)", tableForward))
+		add(tableClassify, 200, fmt.Sprintf("in_port=%d,arp,arp_spa=%s", l.OFPort, l.IP), setNet(l.VLAN, fromPod)+fmt.Sprintf(",resubmit(,%d)", tableARP))
+	}
+	if s.GatewayOFPort > 0 {
+		add(tableClassify, 200, fmt.Sprintf("in_port=%d,ip", s.GatewayOFPort), setNet(gatewayNet, fromHost)+fmt.Sprintf(",resubmit(,%d)", tableForward))
+		add(tableClassify, 200, fmt.Sprintf("in_port=%d,arp", s.GatewayOFPort), setNet(gatewayNet, fromHost)+fmt.Sprintf(",resubmit(,%d)", tableARP))
+	}
+	for _, t := range s.TunnelOFPorts {
+		add(tableClassify, 200, fmt.Sprintf("in_port=%d,ip", t),
+			fmt.Sprintf("move:NXM_NX_TUN_ID[0..12]->NXM_NX_REG0[0..12],load:%d->NXM_NX_REG1[],resubmit(,%d)", fromTunnel, tableForward))
+	}
+	add(tableClassify, 0, "", "drop")
+
+	// ARP responder: the reply's MAC is 0a:58 followed by the asked IPv4 address.
+	seen := map[string]bool{}
+	for _, p := range s.Pools {
+		if !p.CIDR.Addr().Is4() {
+			continue
+		}
+		for _, net := range []int{p.VLAN, gatewayNet} {
+			m := fmt.Sprintf("arp,arp_op=1,reg0=%d,arp_tpa=%s", net, p.CIDR.Masked())
+			if !seen[m] {
+				seen[m] = true
+				add(tableARP, 100, m, arpResponder)
+			}
+		}
+	}
+	add(tableARP, 0, "", "drop")
+
+	// Forwarding.
+	for _, l := range s.Local {
+		out := fmt.Sprintf("mod_dl_dst:%s,output:%d", macOf(l.IP), l.OFPort)
+		add(tableForward, 200, fmt.Sprintf("ip,reg0=%d,nw_dst=%s", l.VLAN, l.IP), out)
+		add(tableForward, 200, fmt.Sprintf("ip,reg0=%d,nw_dst=%s", gatewayNet, l.IP), out)
+	}
+	local := map[netip.Addr]bool{}
+	for _, l := range s.Local {
+		local[l.IP] = true
+	}
+	for _, r := range s.Remote {
+		if local[r.IP] || r.TunnelOFPort <= 0 {
+			continue // the port on this host wins over a claim that has not caught up yet
+		}
+		out := fmt.Sprintf("set_field:%d->tun_id,output:%d", r.VLAN, r.TunnelOFPort)
+		add(tableForward, 200, fmt.Sprintf("ip,reg0=%d,reg1=%d,nw_dst=%s", r.VLAN, fromPod, r.IP), out)
+		add(tableForward, 200, fmt.Sprintf("ip,reg0=%d,nw_dst=%s", gatewayNet, r.IP), out)
+	}
+	seen = map[string]bool{}
+	for _, p := range s.Pools {
+		m := fmt.Sprintf("ip,nw_dst=%s", p.CIDR.Masked())
+		if p.CIDR.Addr().Is4() && !seen[m] {
+			seen[m] = true
+			add(tableForward, 100, m, "drop")
+		}
+	}
+	if s.GatewayOFPort > 0 && s.GatewayMAC != nil {
+		add(tableForward, 10, fmt.Sprintf("ip,reg1=%d", fromPod), fmt.Sprintf("mod_dl_dst:%s,output:%d", s.GatewayMAC, s.GatewayOFPort))
+	}
+	add(tableForward, 0, "", "drop")
+	return fl
+}
+
+// arpResponder turns an ARP request into the reply for arp_tpa with MAC 0a:58:<arp_tpa>.
+const arpResponder = "move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[]," +
+	"load:0xa58->NXM_OF_ETH_SRC[32..47],move:NXM_OF_ARP_TPA[]->NXM_OF_ETH_SRC[0..31]," +
+	"load:0x2->NXM_OF_ARP_OP[]," +
+	"move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[]," +
+	"move:NXM_OF_ETH_SRC[]->NXM_NX_ARP_SHA[]," +
+	"move:NXM_OF_ARP_TPA[]->NXM_NX_REG2[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],move:NXM_NX_REG2[]->NXM_OF_ARP_SPA[]," +
+	"IN_PORT"
+
+func macOf(ip netip.Addr) string {
+	m, err := nodeapi.MACForIP(ip)
+	if err != nil {
+		return "00:00:00:00:00:00"
+	}
+	return m.String()
+}
+
+// sortPools orders pools by name so the flow table does not churn.
+func sortPools(p []PoolNet) {
+	slices.SortFunc(p, func(a, b PoolNet) int {
+		if a.Name < b.Name {
+			return -1
+		}
+		if a.Name > b.Name {
+			return 1
+		}
+		return 0
+	})
+}

@@ -1,0 +1,76 @@
+package netd
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/ecloud-io/ecloud/cni/plugin"
+)
+
+// ConfListName is the file netd writes into the CNI conf dir.
+const ConfListName = "10-ecloud.conflist"
+
+// ConfList is the reference network configuration list for the plugin.
+func ConfList(network, socket string) ([]byte, error) {
+	cl := map[string]any{
+		"cniVersion": "1.1.0",
+		"name":       network,
+		"plugins": []map[string]any{{
+			"type":   plugin.Name,
+			"socket": socket,
+		}},
+	}
+	return json.MarshalIndent(cl, "", "  ")
+}
+
+// install copies the plugin binary into the CNI bin dir and writes the conflist, both
+// atomically (write to a temp file, then rename), so the runtime never sees half a file.
+func (d *Daemon) install() error {
+	if d.cfg.CNIBinDir != "" {
+		src, err := os.Open(d.cfg.PluginBinary)
+		if err != nil {
+			return fmt.Errorf("install plugin: open %s: %w", d.cfg.PluginBinary, err)
+		}
+		defer src.Close()
+		if err := writeAtomic(filepath.Join(d.cfg.CNIBinDir, plugin.Name), 0o755, src); err != nil {
+			return fmt.Errorf("install plugin into %s: %w", d.cfg.CNIBinDir, err)
+		}
+	}
+	if d.cfg.CNIConfDir != "" {
+		data, err := ConfList(d.cfg.NetworkName, d.cfg.Socket)
+		if err != nil {
+			return err
+		}
+		if err := writeAtomic(filepath.Join(d.cfg.CNIConfDir, ConfListName), 0o644, bytes.NewReader(data)); err != nil {
+			return fmt.Errorf("write conflist into %s: %w", d.cfg.CNIConfDir, err)
+		}
+	}
+	return nil
+}
+
+func writeAtomic(path string, mode os.FileMode, r io.Reader) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, r); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,88 @@
+package netd
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/ecloud-io/ecloud/cni/ovs"
+)
+
+func TestPortBatcher(t *testing.T) {
+	var mu sync.Mutex
+	var calls [][]string
+	release := make(chan struct{})
+	first := true
+	b := newPortBatcher(func(_ context.Context, add []ovs.Port, del []string) error {
+		if first {
+			first = false
+			<-release // hold the first transaction so the others queue up
+		}
+		var names []string
+		for _, p := range add {
+			names = append(names, "+"+p.Name)
+		}
+		for _, d := range del {
+			names = append(names, "-"+d)
+		}
+		slices.Sort(names)
+		mu.Lock()
+		calls = append(calls, names)
+		mu.Unlock()
+		if slices.Contains(names, "+bad") {
+			return errors.New("bad port")
+		}
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.run(ctx)
+	errs := make(chan error, 10)
+	go func() { errs <- b.add(ctx, ovs.Port{Name: "p0"}) }()
+	for {
+		b.mu.Lock()
+		n := len(b.queue)
+		b.mu.Unlock()
+		if n == 0 {
+			break // p0 is in the held transaction
+		}
+	}
+	var wg sync.WaitGroup
+	results := map[string]error{}
+	for _, name := range []string{"p1", "p2", "bad"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := b.add(ctx, ovs.Port{Name: name})
+			mu.Lock()
+			results[name] = err
+			mu.Unlock()
+		}()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); err := b.del(ctx, "old"); mu.Lock(); results["old"] = err; mu.Unlock() }()
+	for {
+		b.mu.Lock()
+		n := len(b.queue)
+		b.mu.Unlock()
+		if n == 4 {
+			break
+		}
+	}
+	close(release)
+	wg.Wait()
+	if err := <-errs; err != nil {
+		t.Fatalf("p0: %v", err)
+	}
+	// p0 alone, then one batch of four that fails on "bad", then each of the four alone.
+	if len(calls) != 6 || len(calls[1]) != 4 {
+		t.Fatalf("transactions: %v", calls)
+	}
+	for name, err := range results {
+		if (err != nil) != (name == "bad") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

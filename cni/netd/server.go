@@ -1,0 +1,272 @@
+package netd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/ecloud-io/ecloud/cni/nodeapi"
+	"github.com/ecloud-io/ecloud/cni/ovs"
+)
+
+// handler serves the nodeapi endpoints.
+func (d *Daemon) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+nodeapi.PathAdd, serve(d, "add", d.add))
+	mux.HandleFunc("POST "+nodeapi.PathAttach, serve(d, "attach", d.attach))
+	mux.HandleFunc("POST "+nodeapi.PathDel, serve(d, "del", d.del))
+	mux.HandleFunc("POST "+nodeapi.PathCheck, serve(d, "check", d.check))
+	mux.HandleFunc("POST "+nodeapi.PathGC, serve(d, "gc", d.gc))
+	mux.HandleFunc("POST "+nodeapi.PathStatus, serve(d, "status", d.status))
+	return mux
+}
+
+// serve decodes the request, runs fn and encodes its answer or its *nodeapi.Error. Errors
+// that are not refusals become "try again later" (the apiserver or OVS may be back soon).
+func serve[Req, Resp any](d *Daemon, op string, fn func(context.Context, Req) (Resp, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		var req Req
+		var resp Resp
+		err := json.NewDecoder(r.Body).Decode(&req)
+		if err != nil {
+			err = nodeapi.Errorf(nodeapi.CodeDecoding, "decode %s request: %v", op, err)
+		} else if op != "status" && !d.Ready() {
+			err = nodeapi.Errorf(nodeapi.CodeTryAgainLater, "ecloud netd on %s is starting (datapath not reconciled yet)", d.cfg.NodeName)
+		} else {
+			ctx := klog.NewContext(r.Context(), klog.LoggerWithValues(klog.FromContext(r.Context()), "op", op))
+			resp, err = fn(ctx, req)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if err != nil {
+			var e *nodeapi.Error
+			if !errors.As(err, &e) {
+				e = &nodeapi.Error{Code: nodeapi.CodeTryAgainLater, Msg: fmt.Sprintf("ecloud netd on %s: %s failed", d.cfg.NodeName, op), Details: err.Error()}
+			}
+			klog.FromContext(r.Context()).Error(err, "CNI request failed", "op", op, "code", e.Code)
+			observeRequest(op, start, e.Code)
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			_ = json.NewEncoder(w).Encode(e)
+			return
+		}
+		observeRequest(op, start, 0)
+		_ = json.NewEncoder(w).Encode(resp)
+	}
+}
+
+type empty struct{}
+
+func validAttachment(a nodeapi.Attachment) error {
+	if a.ContainerID == "" || a.IfName == "" {
+		return nodeapi.Errorf(nodeapi.CodeInvalidEnv, "containerID and ifname are required (CNI_CONTAINERID, CNI_IFNAME)")
+	}
+	return nil
+}
+
+func (d *Daemon) add(ctx context.Context, req nodeapi.AddRequest) (nodeapi.AddResponse, error) {
+	if err := validAttachment(req.Attachment); err != nil {
+		return nodeapi.AddResponse{}, err
+	}
+	if req.Pod.Namespace == "" || req.Pod.Name == "" {
+		return nodeapi.AddResponse{}, nodeapi.Errorf(nodeapi.CodeInvalidEnv, "CNI_ARGS must carry K8S_POD_NAMESPACE and K8S_POD_NAME")
+	}
+	lease, err := d.alloc.Allocate(ctx, req.Pod, req.ContainerID, d.cfg.NodeName)
+	if err != nil {
+		return nodeapi.AddResponse{}, err
+	}
+	mac, err := nodeapi.MACForIP(lease.IP.Addr())
+	if err != nil {
+		if rerr := d.alloc.Release(ctx, req.Pod, req.ContainerID, lease.IP.Addr()); rerr != nil {
+			klog.FromContext(ctx).Error(rerr, "Releasing an unusable lease failed", "ip", lease.IP)
+		}
+		return nodeapi.AddResponse{}, nodeapi.Errorf(nodeapi.CodePoolNotAllowed, "pod %s got %s from pool %s: %v: use an IPv4 pool", req.Pod, lease.IP, lease.Pool, err)
+	}
+	klog.FromContext(ctx).V(2).Info("Leased IP", "pod", req.Pod.String(), "ip", lease.IP, "pool", lease.Pool)
+	return nodeapi.AddResponse{IP: lease.IP.String(), Gateway: lease.Gateway.String(), MAC: mac.String(), VLAN: lease.VLAN, Pool: lease.Pool, MTU: d.cfg.MTU}, nil
+}
+
+func (d *Daemon) attach(ctx context.Context, req nodeapi.AttachRequest) (empty, error) {
+	if err := validAttachment(req.Attachment); err != nil {
+		return empty{}, err
+	}
+	ip, err := netip.ParsePrefix(req.IP)
+	if err != nil || req.HostVeth == "" {
+		return empty{}, nodeapi.Errorf(nodeapi.CodeInvalidEnv, "attach needs hostVeth and ip (got %q, %q)", req.HostVeth, req.IP)
+	}
+	port := ovs.Port{Name: req.HostVeth, Tag: req.VLAN, ExternalIDs: map[string]string{
+		extRole: rolePod, extContainer: req.ContainerID, extIfName: req.IfName,
+		extPodNS: req.Pod.Namespace, extPodName: req.Pod.Name, extPodUID: req.Pod.UID,
+		extIP: ip.Addr().String(), extPool: req.Pool, extVLAN: strconv.Itoa(req.VLAN),
+	}}
+	done := d.attaching(port.Name)
+	defer done()
+	d.attachMu.Lock()
+	delete(d.attached, req.Attachment) // a retried ADD gives its number back first
+	port.OFPortRequest = d.reserveOFPortLocked()
+	d.attached[req.Attachment] = port
+	d.attachMu.Unlock()
+	if err := d.ports.add(ctx, port); err != nil {
+		d.forget(req.Attachment)
+		return empty{}, err
+	}
+	// ovs-vswitchd numbers the port a moment after the transaction: sync until the port's
+	// flows are in.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := d.syncer.sync(ctx); err != nil {
+			return empty{}, err
+		}
+		if d.isProgrammed(port.Name) {
+			return empty{}, nil
+		}
+		if time.Now().After(deadline) {
+			return empty{}, fmt.Errorf("port %s on %s got no OpenFlow port number within 10s (see ovs-vswitchd.log)", port.Name, d.cfg.Bridge)
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-ctx.Done():
+			return empty{}, ctx.Err()
+		}
+	}
+}
+
+// attachmentPorts lists the pod ports of an attachment.
+func (d *Daemon) attachmentPorts(ctx context.Context, a nodeapi.Attachment) ([]ovs.Port, error) {
+	return d.sw.ListPorts(ctx, d.cfg.Bridge, map[string]string{extRole: rolePod, extContainer: a.ContainerID, extIfName: a.IfName})
+}
+
+func (d *Daemon) del(ctx context.Context, req nodeapi.DelRequest) (empty, error) {
+	if err := validAttachment(req.Attachment); err != nil {
+		return empty{}, err
+	}
+	ports, ok := d.knownAttachment(req.Attachment)
+	if !ok { // not attached by this process (e.g. before a restart): ask OVS
+		var err error
+		if ports, err = d.attachmentPorts(ctx, req.Attachment); err != nil {
+			return empty{}, err
+		}
+	}
+	var ip netip.Addr
+	for _, p := range ports {
+		if a, err := netip.ParseAddr(p.ExternalIDs[extIP]); err == nil {
+			ip = a
+		}
+		if req.Pod.Name == "" {
+			req.Pod = nodeapi.PodRef{Namespace: p.ExternalIDs[extPodNS], Name: p.ExternalIDs[extPodName]}
+		}
+		if err := d.ports.del(ctx, p.Name); err != nil {
+			return empty{}, err
+		}
+		d.forget(req.Attachment)
+	}
+	if err := d.alloc.Release(ctx, req.Pod, req.ContainerID, ip); err != nil {
+		return empty{}, err
+	}
+	if len(ports) > 0 {
+		// The port is gone, so its flows match nothing; they are removed in the background
+		// (an attach that reuses the IP waits for its own sync).
+		d.syncer.request()
+	}
+	return empty{}, nil
+}
+
+func (d *Daemon) check(ctx context.Context, req nodeapi.CheckRequest) (empty, error) {
+	ports, err := d.attachmentPorts(ctx, req.Attachment)
+	if err != nil {
+		return empty{}, err
+	}
+	if len(ports) != 1 {
+		return empty{}, nodeapi.Errorf(nodeapi.CodeInternal, "container %s interface %s has %d ports on %s, want 1", req.ContainerID, req.IfName, len(ports), d.cfg.Bridge)
+	}
+	p := ports[0]
+	want, _ := netip.ParsePrefix(req.IP)
+	if p.OFPort <= 0 {
+		return empty{}, nodeapi.Errorf(nodeapi.CodeInternal, "port %s on %s is broken (no OpenFlow port: its veth is gone)", p.Name, d.cfg.Bridge)
+	}
+	if p.ExternalIDs[extIP] != want.Addr().String() {
+		return empty{}, nodeapi.Errorf(nodeapi.CodeInternal, "port %s carries IP %s, the result says %s", p.Name, p.ExternalIDs[extIP], req.IP)
+	}
+	flows, err := d.sw.DumpFlows(ctx, d.cfg.Bridge)
+	if err != nil {
+		return empty{}, err
+	}
+	for _, f := range flows {
+		if f.Cookie == Cookie && strings.Contains(f.Match, "nw_dst="+want.Addr().String()) && strings.HasSuffix(f.Actions, "output:"+strconv.Itoa(p.OFPort)) {
+			return empty{}, nil
+		}
+	}
+	return empty{}, nodeapi.Errorf(nodeapi.CodeInternal, "no flow delivers %s to port %s on %s", want.Addr(), p.Name, d.cfg.Bridge)
+}
+
+func (d *Daemon) gc(ctx context.Context, req nodeapi.GCRequest) (nodeapi.GCResponse, error) {
+	valid := map[nodeapi.Attachment]bool{}
+	for _, a := range req.Valid {
+		valid[a] = true
+	}
+	ports, err := d.sw.ListPorts(ctx, d.cfg.Bridge, map[string]string{extRole: rolePod})
+	if err != nil {
+		return nodeapi.GCResponse{}, err
+	}
+	var res nodeapi.GCResponse
+	for _, p := range ports {
+		a := nodeapi.Attachment{ContainerID: p.ExternalIDs[extContainer], IfName: p.ExternalIDs[extIfName]}
+		if valid[a] {
+			continue
+		}
+		if err := d.ports.del(ctx, p.Name); err != nil {
+			return res, err
+		}
+		d.forget(a)
+		ip, _ := netip.ParseAddr(p.ExternalIDs[extIP])
+		pod := nodeapi.PodRef{Namespace: p.ExternalIDs[extPodNS], Name: p.ExternalIDs[extPodName]}
+		if err := d.alloc.Release(ctx, pod, a.ContainerID, ip); err != nil {
+			return res, err
+		}
+		if err := d.deleteHostLink(p.Name); err != nil {
+			return res, err
+		}
+		klog.FromContext(ctx).Info("GC removed attachment", "container", a.ContainerID, "pod", pod.String(), "port", p.Name)
+		res.Removed = append(res.Removed, p.Name)
+	}
+	if len(res.Removed) > 0 {
+		return res, d.syncer.sync(ctx)
+	}
+	return res, nil
+}
+
+func (d *Daemon) status(_ context.Context, _ empty) (nodeapi.StatusResponse, error) {
+	if !d.Ready() {
+		return nodeapi.StatusResponse{Ready: false, Message: "datapath not reconciled yet"}, nil
+	}
+	return nodeapi.StatusResponse{Ready: true}, nil
+}
+
+func (d *Daemon) forget(a nodeapi.Attachment) {
+	d.attachMu.Lock()
+	defer d.attachMu.Unlock()
+	delete(d.attached, a)
+}
+
+func (d *Daemon) knownAttachment(a nodeapi.Attachment) ([]ovs.Port, bool) {
+	d.attachMu.Lock()
+	defer d.attachMu.Unlock()
+	p, ok := d.attached[a]
+	if !ok {
+		return nil, false
+	}
+	return []ovs.Port{p}, true
+}
+
+func (d *Daemon) isProgrammed(port string) bool {
+	d.attachMu.Lock()
+	defer d.attachMu.Unlock()
+	return d.programmed[port]
+}

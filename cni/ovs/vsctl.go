@@ -1,0 +1,281 @@
+package ovs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config says how to reach one Open vSwitch instance.
+type Config struct {
+	// DB is the ovsdb-server socket ("unix:/var/run/openvswitch/db.sock"); empty means the
+	// tools' default.
+	DB string
+	// RunDir is where ovs-vswitchd puts the per-bridge "<bridge>.mgmt" OpenFlow sockets;
+	// empty means the tools' default (OVS_RUNDIR or /var/run/openvswitch).
+	RunDir string
+	// Timeout bounds every command (default 10 s).
+	Timeout time.Duration
+	// NetNS, if set, runs the commands through "ip netns exec NetNS" (tests and tools only;
+	// the database and OpenFlow sockets work from any netns).
+	NetNS string
+}
+
+// Exec implements Switch with ovs-vsctl and ovs-ofctl.
+type Exec struct {
+	cfg Config
+}
+
+var _ Switch = &Exec{}
+
+// NewExec returns the exec-based driver for the instance cfg names.
+func NewExec(cfg Config) *Exec {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	return &Exec{cfg: cfg}
+}
+
+// CommandError is a failed ovs-vsctl/ovs-ofctl run with what it printed.
+type CommandError struct {
+	Args   []string
+	Stderr string
+	Err    error
+}
+
+func (e *CommandError) Error() string {
+	return fmt.Sprintf("%s: %v: %s", strings.Join(e.Args, " "), e.Err, strings.TrimSpace(e.Stderr))
+}
+
+func (e *CommandError) Unwrap() error { return e.Err }
+
+func (x *Exec) run(ctx context.Context, stdin string, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, x.cfg.Timeout)
+	defer cancel()
+	full := append([]string{name}, args...)
+	if x.cfg.NetNS != "" {
+		full = append([]string{"ip", "netns", "exec", x.cfg.NetNS}, full...)
+	}
+	cmd := exec.CommandContext(ctx, full[0], full[1:]...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	if err := cmd.Run(); err != nil {
+		return out.String(), &CommandError{Args: full, Stderr: errb.String(), Err: err}
+	}
+	return out.String(), nil
+}
+
+func (x *Exec) vsctl(ctx context.Context, args ...string) (string, error) {
+	return x.run(ctx, "", "ovs-vsctl", x.vsctlArgs(args...)...)
+}
+
+func (x *Exec) vsctlArgs(args ...string) []string {
+	base := []string{fmt.Sprintf("--timeout=%d", int(x.cfg.Timeout.Seconds()))}
+	if x.cfg.DB != "" {
+		base = append(base, "--db="+x.cfg.DB)
+	}
+	return append(base, args...)
+}
+
+// ofTarget is the OpenFlow endpoint of a bridge for ovs-ofctl.
+func (x *Exec) ofTarget(bridge string) string {
+	if x.cfg.RunDir == "" {
+		return bridge
+	}
+	return "unix:" + filepath.Join(x.cfg.RunDir, bridge+".mgmt")
+}
+
+func (x *Exec) ofctl(ctx context.Context, stdin string, cmd, bridge string, args ...string) (string, error) {
+	a := append([]string{"-O", "OpenFlow14", "--no-names", cmd, x.ofTarget(bridge)}, args...)
+	return x.run(ctx, stdin, "ovs-ofctl", a...)
+}
+
+// EnsureBridge implements Switch.
+func (x *Exec) EnsureBridge(ctx context.Context, bridge string) error {
+	_, err := x.vsctl(ctx, ensureBridgeArgs(bridge)...)
+	if err != nil {
+		return fmt.Errorf("ensure bridge %s: %w", bridge, err)
+	}
+	return nil
+}
+
+func ensureBridgeArgs(bridge string) []string {
+	return []string{"--may-exist", "add-br", bridge, "--",
+		"set", "Bridge", bridge, "datapath_type=netdev", "fail_mode=secure",
+		"protocols=OpenFlow10,OpenFlow13,OpenFlow14", "other_config:disable-in-band=true"}
+}
+
+// UpdatePorts implements Switch.
+func (x *Exec) UpdatePorts(ctx context.Context, bridge string, add []Port, del []string) error {
+	args := updatePortsArgs(bridge, add, del)
+	if len(args) == 0 {
+		return nil
+	}
+	if _, err := x.vsctl(ctx, args...); err != nil {
+		return fmt.Errorf("update ports of %s (%d added, %d deleted): %w", bridge, len(add), len(del), err)
+	}
+	return nil
+}
+
+func updatePortsArgs(bridge string, add []Port, del []string) []string {
+	var args []string
+	sep := func() {
+		if len(args) > 0 {
+			args = append(args, "--")
+		}
+	}
+	for _, name := range del {
+		sep()
+		args = append(args, "--if-exists", "del-port", bridge, name)
+	}
+	for _, p := range add {
+		sep()
+		args = append(args, addPortArgs(bridge, p)...)
+	}
+	return args
+}
+
+// AddPort implements Switch.
+func (x *Exec) AddPort(ctx context.Context, bridge string, p Port) (int, error) {
+	if _, err := x.vsctl(ctx, addPortArgs(bridge, p)...); err != nil {
+		return 0, fmt.Errorf("add port %s to %s: %w", p.Name, bridge, err)
+	}
+	out, err := x.vsctl(ctx, "get", "Interface", p.Name, "ofport")
+	if err != nil {
+		return 0, fmt.Errorf("ofport of %s: %w", p.Name, err)
+	}
+	n, err := parseOFPort(strings.TrimSpace(out))
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("port %s on %s has no OpenFlow port (ofport %q): see ovs-vswitchd.log", p.Name, bridge, strings.TrimSpace(out))
+	}
+	return n, nil
+}
+
+func addPortArgs(bridge string, p Port) []string {
+	// --if-exists del-port first makes the call idempotent and replaces stale settings.
+	args := []string{"--if-exists", "del-port", bridge, p.Name, "--", "add-port", bridge, p.Name}
+	if p.Tag > 0 {
+		args = append(args, fmt.Sprintf("tag=%d", p.Tag))
+	}
+	for _, k := range sortedKeys(p.ExternalIDs) {
+		args = append(args, fmt.Sprintf("external_ids:%s=%s", k, quote(p.ExternalIDs[k])))
+	}
+	var iface []string
+	if p.Type != "" {
+		iface = append(iface, "type="+p.Type)
+	}
+	for _, k := range sortedKeys(p.Options) {
+		iface = append(iface, fmt.Sprintf("options:%s=%s", k, quote(p.Options[k])))
+	}
+	if p.MAC != "" {
+		iface = append(iface, fmt.Sprintf("mac=%s", quote(p.MAC)))
+	}
+	if p.OFPortRequest > 0 {
+		iface = append(iface, fmt.Sprintf("ofport_request=%d", p.OFPortRequest))
+	}
+	if len(iface) > 0 {
+		args = append(append(args, "--", "set", "Interface", p.Name), iface...)
+	}
+	return args
+}
+
+// DeletePort implements Switch.
+func (x *Exec) DeletePort(ctx context.Context, bridge, name string) error {
+	if _, err := x.vsctl(ctx, "--if-exists", "del-port", bridge, name); err != nil {
+		var ce *CommandError
+		// A missing bridge means the port is gone too.
+		if errors.As(err, &ce) && strings.Contains(ce.Stderr, "no bridge named") {
+			return nil
+		}
+		return fmt.Errorf("delete port %s from %s: %w", name, bridge, err)
+	}
+	return nil
+}
+
+// ListPorts implements Switch: one ovs-vsctl run reads the bridge's port set, the Port rows
+// and the Interface rows.
+func (x *Exec) ListPorts(ctx context.Context, bridge string, match map[string]string) ([]Port, error) {
+	out, err := x.vsctl(ctx, listPortsArgs(bridge)...)
+	if err != nil {
+		return nil, fmt.Errorf("list ports of %s: %w", bridge, err)
+	}
+	return parseListPorts(out, bridge, match)
+}
+
+func listPortsArgs(bridge string) []string {
+	return []string{"--format=json",
+		"--columns=ports", "list", "Bridge", bridge, "--",
+		"--columns=_uuid,name,tag,external_ids", "list", "Port", "--",
+		"--columns=name,type,ofport,options,mac,ofport_request", "list", "Interface"}
+}
+
+// ApplyFlows implements Switch: one atomic OpenFlow 1.4 bundle.
+func (x *Exec) ApplyFlows(ctx context.Context, bridge string, add, del []Flow) error {
+	if len(add) == 0 && len(del) == 0 {
+		return nil
+	}
+	if _, err := x.ofctl(ctx, formatBundle(add, del), "bundle", bridge, "-"); err != nil {
+		return fmt.Errorf("apply %d added and %d deleted flows on %s: %w", len(add), len(del), bridge, err)
+	}
+	return nil
+}
+
+// AddFlows implements Switch.
+func (x *Exec) AddFlows(ctx context.Context, bridge string, flows []Flow) error {
+	if len(flows) == 0 {
+		return nil
+	}
+	if _, err := x.ofctl(ctx, formatFlows(flows), "add-flows", bridge, "-"); err != nil {
+		return fmt.Errorf("add %d flows to %s: %w", len(flows), bridge, err)
+	}
+	return nil
+}
+
+// DeleteFlows implements Switch.
+func (x *Exec) DeleteFlows(ctx context.Context, bridge string, cookie uint64) error {
+	if _, err := x.ofctl(ctx, "", "del-flows", bridge, cookieMatch(cookie)); err != nil {
+		return fmt.Errorf("delete flows with cookie %#x from %s: %w", cookie, bridge, err)
+	}
+	return nil
+}
+
+// ReplaceFlows implements Switch. The flows of other cookies are fed back as dumped, and
+// ovs-ofctl replace-flows diffs semantically and changes only what differs, so traffic on
+// unchanged flows is never interrupted (reconcile, not replay).
+func (x *Exec) ReplaceFlows(ctx context.Context, bridge string, cookie uint64, flows []Flow) error {
+	have, err := x.DumpFlows(ctx, bridge)
+	if err != nil {
+		return err
+	}
+	want := make([]Flow, 0, len(flows)+len(have))
+	for _, f := range have {
+		if f.Cookie != cookie {
+			want = append(want, f)
+		}
+	}
+	for _, f := range flows {
+		f.Cookie = cookie
+		want = append(want, f)
+	}
+	if _, err := x.ofctl(ctx, formatFlows(want), "replace-flows", bridge, "-"); err != nil {
+		return fmt.Errorf("replace flows with cookie %#x on %s (%d flows): %w", cookie, bridge, len(flows), err)
+	}
+	return nil
+}
+
+// DumpFlows implements Switch.
+func (x *Exec) DumpFlows(ctx context.Context, bridge string) ([]Flow, error) {
+	out, err := x.ofctl(ctx, "", "dump-flows", bridge, "--no-stats", "--no-names")
+	if err != nil {
+		return nil, fmt.Errorf("dump flows of %s: %w", bridge, err)
+	}
+	return parseFlows(out)
+}
