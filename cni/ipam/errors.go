@@ -87,24 +87,25 @@ func ReasonOf(err error) Reason {
 
 func poolExhausted(pools []string) *Error {
 	return &Error{Reason: ReasonPoolExhausted, Pool: strings.Join(pools, ","),
-		Detail: fmt.Sprintf("pool exhausted: no free IP in pool %s", strings.Join(pools, ", "))}
+		Detail: fmt.Sprintf("pool exhausted: no free IP in pool %s: add addresses to a pool (spec.cidr/includeRanges) or name another pool in %s",
+			strings.Join(pools, ", "), v1alpha1.AnnotationIPPools)}
 }
 
 func namespaceNotAllowed(pool, ns string) *Error {
 	return &Error{Reason: ReasonNamespaceNotAllowed, Pool: pool, Namespace: ns,
-		Detail: fmt.Sprintf("namespace %q is not allowed to use IP pool %q", ns, pool)}
+		Detail: fmt.Sprintf("namespace %q is not allowed to use IP pool %q: list the namespace in the pool's spec.namespaces (or match it by spec.namespaceSelector), or use another pool", ns, pool)}
 }
 
 func unknownPool(pool, annotation string) *Error {
 	return &Error{Reason: ReasonUnknownPool, Pool: pool, Annotation: annotation,
-		Detail: fmt.Sprintf("IP pool %q named by annotation %s does not exist", pool, annotation)}
+		Detail: fmt.Sprintf("IP pool %q named by %s does not exist: create it or name an existing pool", pool, annotation)}
 }
 
 func ipHeld(ip string, c *v1alpha1.IPClaim) *Error {
 	owner := c.Spec.Owner
 	return &Error{Reason: ReasonIPHeld, IP: ip, Pool: c.Spec.Pool, Holder: &owner,
-		Detail: fmt.Sprintf("IP %s (annotation %s) is held by the %s claim of pod %s/%s",
-			ip, v1alpha1.AnnotationIPAddress, strings.ToLower(string(c.Spec.Mode)), owner.Namespace, owner.PodName)}
+		Detail: fmt.Sprintf("IP %s (annotation %s) is held by the %s claim of pod %s/%s: another pod holds it; ask for another IP, or free it by deleting IPClaim %s",
+			ip, v1alpha1.AnnotationIPAddress, strings.ToLower(string(c.Spec.Mode)), owner.Namespace, owner.PodName, c.Name)}
 }
 
 func malformed(annotation, value, why string) *Error {

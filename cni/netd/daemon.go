@@ -17,11 +17,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
 	"github.com/ecloud-io/ecloud/cni/client"
+	"github.com/ecloud-io/ecloud/cni/ipam"
 	"github.com/ecloud-io/ecloud/cni/nodeapi"
 	"github.com/ecloud-io/ecloud/cni/ovs"
 )
@@ -32,7 +34,7 @@ type Deps struct {
 	Ecloud *client.Clientset
 	// Switch drives OVS (default: ovs.NewExec(cfg.OVS)).
 	Switch ovs.Switch
-	// Allocator hands out IPs (default: ClaimAllocator on the daemon's informers).
+	// Allocator hands out IPs (default: IPAMAllocator, cni/ipam on the daemon's informers).
 	Allocator Allocator
 }
 
@@ -98,10 +100,23 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 	podInf := cache.NewSharedIndexInformer(
 		cache.NewListWatchFromClient(deps.Kube.CoreV1().RESTClient(), "pods", "", fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName)),
 		&corev1.Pod{}, cfg.ResyncPeriod, cache.Indexers{})
-	d.informers = []cache.SharedIndexInformer{nodeInf, poolInf, claimInf, podInf}
+	// Namespaces, for pool access by namespace labels and namespace default pools.
+	nsInf := cache.NewSharedIndexInformer(
+		cache.NewListWatchFromClient(deps.Kube.CoreV1().RESTClient(), "namespaces", "", fields.Everything()),
+		&corev1.Namespace{}, cfg.ResyncPeriod, cache.Indexers{})
+	d.informers = []cache.SharedIndexInformer{nodeInf, poolInf, claimInf, podInf, nsInf}
 	d.nodes, d.pools, d.claims = nodeInf.GetStore(), poolInf.GetStore(), claimInf.GetIndexer()
 	if d.alloc == nil {
-		d.alloc = NewClaimAllocator(deps.Kube, deps.Ecloud, d.claims, d.pools, podInf.GetStore())
+		alloc, err := ipam.New(ipam.Config{
+			Claims:         deps.Ecloud.IPClaims(),
+			Pools:          poolInf,
+			ClaimsInformer: claimInf,
+			Namespaces:     corelisters.NewNamespaceLister(nsInf.GetIndexer()),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("ipam: %w", err)
+		}
+		d.alloc = NewIPAMAllocator(alloc, NewClaimAllocator(deps.Kube, deps.Ecloud, d.claims, d.pools, podInf.GetStore()), d.nodes)
 	}
 	d.syncer = newSyncer(d.syncDatapath)
 	d.ports = newPortBatcher(func(ctx context.Context, add []ovs.Port, del []string) error {
