@@ -10,7 +10,7 @@ CMDS       = $(shell $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}
 LDFLAGS   := -s -w
 TEST_TIMEOUT ?= 45m
 # Benchmarks: each component adds its bench-<name> target to this list.
-BENCHES   :=
+BENCHES   := bench-ipam
 
 .PHONY: help
 help: ## list the targets
@@ -46,6 +46,12 @@ verify: $(BIN)/controller-gen ## gofmt, go vet, generated files fresh, go.mod ti
 .PHONY: bench
 bench: $(BENCHES) ## run every bench-* target
 	@[ -n "$(BENCHES)" ] || echo "bench: no benchmarks yet"
+
+.PHONY: bench-ipam
+bench-ipam: ## IPAM allocate+release through the real apiserver (concurrency 1/16/64, 100 workloads x 10 pods)
+	@out=$$(mktemp); \
+	$(GO) test -run '^$$' -bench '^BenchmarkIPAM$$' -benchtime=1x -timeout 20m ./test/integration 2>/dev/null | tee $$out | grep -E '^(Benchmark|ipam |ok|FAIL|---)'; \
+	rc=$${PIPESTATUS[0]}; grep '^RESULT' $$out; rm -f $$out; exit $$rc
 
 .PHONY: up
 up: ## start the local two-datacenter cluster on real kubelets (not yet: see issue "make up")
