@@ -2,6 +2,7 @@ package ipam
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -150,7 +151,13 @@ func (a *Allocator) allocateFrom(ctx context.Context, pool string, in Intent, st
 			conflicts.WithLabelValues(pool).Inc()
 			a.markTaken(ip, pool)
 		default:
-			a.unreserve(ip)
+			if definite(err) {
+				a.unreserve(ip)
+			} else {
+				// The claim may exist: keep the IP off the free set and look the pod's claims up
+				// on the apiserver next time.
+				a.setUncertain(OwnerKey(in.Owner.Namespace, in.Owner.PodName), true)
+			}
 			return nil, fmt.Errorf("ipam: create claim for %s of pool %s for pod %s/%s: %w", ip, pool, in.Owner.Namespace, in.Owner.PodName, err)
 		}
 	}
@@ -201,6 +208,17 @@ func (a *Allocator) allocateStatic(ctx context.Context, req Request, in Intent, 
 	}
 }
 
+// definite reports whether a failed write certainly did not happen: the apiserver answered with a
+// client error. A lost connection, a timeout or a server error leave the outcome unknown.
+func definite(err error) bool {
+	var st apierrors.APIStatus
+	if !errors.As(err, &st) {
+		return false
+	}
+	code := st.Status().Code
+	return code >= 400 && code < 500 && !apierrors.IsTimeout(err)
+}
+
 func containsString(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -216,14 +234,16 @@ func sameOwner(c *v1alpha1.IPClaim, in Intent) bool {
 }
 
 // existingClaim finds the claim the pod already has: for a sticky pod its identity's sticky claim,
-// for an ephemeral pod the claim of this pod instance (UID). With live set, or for a sticky pod
-// the informer does not show a claim for, the apiserver is asked (a list by LabelOwner), so a
-// claim made a moment ago by another process is not missed.
+// for an ephemeral pod the claim of this pod instance (UID). With live set, for a sticky pod the
+// informer does not show a claim for, or after a create of unknown outcome for this pod, the
+// apiserver is asked (a list by LabelOwner), so a claim made a moment ago by another process (or
+// by a create whose answer was lost) is not missed.
 func (a *Allocator) existingClaim(ctx context.Context, pod *corev1.Pod, in Intent, live bool) (*v1alpha1.IPClaim, error) {
+	owner := OwnerKey(pod.Namespace, pod.Name)
 	if c := pickClaim(a.claimsOf(pod.Namespace, pod.Name), pod, in); c != nil {
 		return c, nil
 	}
-	if !live && in.Mode != v1alpha1.ModeSticky {
+	if !live && in.Mode != v1alpha1.ModeSticky && !a.isUncertain(owner) {
 		return nil, nil
 	}
 	sel := labels.SelectorFromSet(labels.Set{LabelOwner: OwnerHash(pod.Namespace, pod.Name)}).String()
@@ -231,6 +251,7 @@ func (a *Allocator) existingClaim(ctx context.Context, pod *corev1.Pod, in Inten
 	if err != nil {
 		return nil, fmt.Errorf("ipam: list claims of pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
+	a.setUncertain(owner, false)
 	var cs []*v1alpha1.IPClaim
 	for i := range list.Items {
 		if list.Items[i].DeletionTimestamp == nil {
