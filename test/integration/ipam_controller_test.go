@@ -3,6 +3,10 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -250,13 +254,15 @@ func TestIPAMGarbageCollection(t *testing.T) {
 }
 
 // TestIPAMPoolStatusConditions: LowOnIPs when under 10% is free, Overlapping on the younger of
-// two overlapping pools.
+// two overlapping pools; /healthz and /metrics (free IPs per pool, allocations) are served.
 func TestIPAMPoolStatusConditions(t *testing.T) {
 	cp := harness.Start(t)
 	a := ipamAllocator(t, cp)
 	ipamNamespace(t, cp, "st", nil, nil)
 	ipamPool(t, cp, rangePool("small", "10.80.0.0/24", "10.80.0.10", 10), a)
-	startIPController(t, cp, testControllerOptions())
+	opts := testControllerOptions()
+	opts.BindAddress = freeLoopbackAddr(t)
+	startIPController(t, cp, opts)
 	ipamPool(t, cp, rangePool("younger", "10.80.0.0/25", "10.80.0.100", 10), a)
 	for i := 0; i < 10; i++ {
 		if _, err := a.Allocate(cp.Ctx, ipam.Request{Pod: memPod("st", fmt.Sprintf("p%d", i), map[string]string{v1alpha1.AnnotationIPPools: "small"})}); err != nil {
@@ -276,6 +282,39 @@ func TestIPAMPoolStatusConditions(t *testing.T) {
 	cond("small", v1alpha1.PoolOverlapping, false)
 	cond("younger", v1alpha1.PoolOverlapping, true)
 	cond("younger", v1alpha1.PoolReady, false)
+
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + opts.BindAddress + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get("/healthz"); code != http.StatusOK || body != "ok" {
+		t.Fatalf("/healthz: %d %q", code, body)
+	}
+	harness.Eventually(t, 10*time.Second, func() (bool, error) {
+		code, body := get("/metrics")
+		for _, want := range []string{`ecloud_ipam_pool_free_ips{pool="small"} 0`, `ecloud_ipam_allocations_total{mode="Ephemeral",pool="small"}`,
+			"ecloud_ipam_allocation_duration_seconds_bucket", "ecloud_ipam_gc_suspected_claims"} {
+			if code != http.StatusOK || !strings.Contains(body, want) {
+				return false, fmt.Errorf("/metrics (%d) lacks %s", code, want)
+			}
+		}
+		return true, nil
+	}, "metrics served")
+}
+
+// freeLoopbackAddr returns a loopback address with a port free at the time of the call.
+func freeLoopbackAddr(tb testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func bindPod(tb testing.TB, cp *harness.ControlPlane, pod *corev1.Pod, node string) {
