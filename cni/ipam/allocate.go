@@ -141,11 +141,9 @@ func (a *Allocator) allocateFrom(ctx context.Context, pool string, in Intent, st
 		if !ok {
 			return nil, nil
 		}
-		created, err := a.cfg.Claims.Create(ctx, newClaim(ip.String(), pool, in, st), metav1.CreateOptions{})
+		created, err := a.create(ctx, newClaim(ip.String(), pool, in, st))
 		switch {
 		case err == nil:
-			a.remember(created.Name, created)
-			allocations.WithLabelValues(pool, string(in.Mode)).Inc()
 			return created, nil
 		case apierrors.IsAlreadyExists(err):
 			conflicts.WithLabelValues(pool).Inc()
@@ -161,6 +159,17 @@ func (a *Allocator) allocateFrom(ctx context.Context, pool string, in Intent, st
 			return nil, fmt.Errorf("ipam: create claim for %s of pool %s for pod %s/%s: %w", ip, pool, in.Owner.Namespace, in.Owner.PodName, err)
 		}
 	}
+}
+
+// create makes a claim and notes it (before the informer does) and counts it.
+func (a *Allocator) create(ctx context.Context, c *v1alpha1.IPClaim) (*v1alpha1.IPClaim, error) {
+	created, err := a.cfg.Claims.Create(ctx, c, metav1.CreateOptions{})
+	if err != nil {
+		return nil, err
+	}
+	a.remember(created.Name, created)
+	allocations.WithLabelValues(created.Spec.Pool, string(created.Spec.Mode)).Inc()
+	return created, nil
 }
 
 // allocateStatic creates the claim for the IP the pod asks for.
@@ -188,11 +197,9 @@ func (a *Allocator) allocateStatic(ctx context.Context, req Request, in Intent, 
 	if h := a.heldClaim(in.IP); h != nil && !sameOwner(h, in) {
 		return nil, ipHeld(ip, h)
 	}
-	created, err := a.cfg.Claims.Create(ctx, newClaim(ip, pool, in, st), metav1.CreateOptions{})
+	created, err := a.create(ctx, newClaim(ip, pool, in, st))
 	switch {
 	case err == nil:
-		a.remember(created.Name, created)
-		allocations.WithLabelValues(pool, string(in.Mode)).Inc()
 		return created, nil
 	case apierrors.IsAlreadyExists(err):
 		h, gerr := a.cfg.Claims.Get(ctx, v1alpha1.ClaimName(ip), metav1.GetOptions{})

@@ -15,12 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	kubeapiservertesting "k8s.io/kubernetes/cmd/kube-apiserver/app/testing"
-
-	"github.com/ecloud-io/ecloud/cni/client"
 )
 
 // RestartableControlPlane is a ControlPlane whose kube-apiserver can be restarted (same etcd
@@ -42,26 +38,13 @@ type RestartableControlPlane struct {
 // StartRestartable is Start with a restartable apiserver.
 func StartRestartable(tb testing.TB, opts ...Option) *RestartableControlPlane {
 	tb.Helper()
-	var o options
-	for _, opt := range opts {
-		opt(&o)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	tb.Cleanup(cancel)
+	o, ctx, storage, flags := prepare(tb, opts)
 	token := string(uuid.NewUUID())
 	tokenFile := filepath.Join(tb.TempDir(), "tokens.csv")
 	if err := os.WriteFile(tokenFile, []byte(token+`,ecloud-admin,ecloud-admin,"system:masters"`+"\n"), 0o600); err != nil {
 		tb.Fatalf("harness: token file: %v", err)
 	}
-	storage := storagebackend.NewDefaultConfig("/"+string(uuid.NewUUID())+"/registry", nil)
-	storage.Transport.ServerList = []string{etcdURL(tb)}
-	r := &RestartableControlPlane{
-		storage: storage,
-		flags: append([]string{
-			"--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
-			"--token-auth-file=" + tokenFile,
-		}, o.apiserverFlags...),
-	}
+	r := &RestartableControlPlane{storage: storage, flags: append(flags, "--token-auth-file="+tokenFile)}
 	var err error
 	if r.proxy, err = newTCPProxy(); err != nil {
 		tb.Fatalf("harness: apiserver proxy: %v", err)
@@ -76,25 +59,12 @@ func StartRestartable(tb testing.TB, opts ...Option) *RestartableControlPlane {
 			r.server = nil
 		}
 	})
-
-	cfg := &rest.Config{
+	r.ControlPlane = newControlPlane(tb, ctx, &rest.Config{
 		Host:            "https://" + r.proxy.addr(),
 		BearerToken:     token,
 		TLSClientConfig: rest.TLSClientConfig{Insecure: true},
 		QPS:             1000, Burst: 2000,
-	}
-	cp := &ControlPlane{Config: cfg, Ctx: ctx}
-	cp.Kube = kubernetes.NewForConfigOrDie(cfg)
-	cp.Dynamic = dynamic.NewForConfigOrDie(cfg)
-	if cp.Ecloud, err = client.NewForConfig(cfg); err != nil {
-		tb.Fatalf("harness: %v", err)
-	}
-	cp.Kubeconfig = filepath.Join(tb.TempDir(), "kubeconfig")
-	WriteKubeconfig(tb, cfg, cp.Kubeconfig)
-	r.ControlPlane = cp
-	if !o.skipCRDs {
-		cp.InstallCRDs(tb)
-	}
+	}, o)
 	return r
 }
 
