@@ -202,6 +202,8 @@ func TestIPAMGarbageCollection(t *testing.T) {
 		}
 		return c
 	}
+	// The static IP first, before a random pick takes it.
+	static := alloc(apiPod(t, cp, "gc", "static", map[string]string{v1alpha1.AnnotationIPAddress: "10.70.0.20"}, nil), nodes[1], v1alpha1.PhaseBound)
 	// Leaks.
 	gone := alloc(memPod("gc", "deleted-unseen", nil), nodes[0], v1alpha1.PhaseBound)
 	ghost := apiPod(t, cp, "gc", "on-dead-node", nil, nil)
@@ -219,7 +221,6 @@ func TestIPAMGarbageCollection(t *testing.T) {
 	young := alloc(memPod("gc", "being-scheduled", nil), nodes[1], v1alpha1.PhaseReserved)
 	live := apiPod(t, cp, "gc", "live", nil, nil)
 	liveClaim := alloc(live, nodes[1], v1alpha1.PhaseBound)
-	static := alloc(apiPod(t, cp, "gc", "static", map[string]string{v1alpha1.AnnotationIPAddress: "10.70.0.20"}, nil), nodes[1], v1alpha1.PhaseBound)
 	never := alloc(memPod("gc", "never", map[string]string{v1alpha1.AnnotationIPPolicy: "sticky", v1alpha1.AnnotationIPRelease: "Never"}), nodes[1], v1alpha1.PhaseBound)
 
 	startIPController(t, cp, testControllerOptions())
