@@ -12,6 +12,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -185,7 +186,8 @@ func TestIPAMReleasePolicies(t *testing.T) {
 }
 
 // TestIPAMGarbageCollection: leaked ephemeral claims (pod deleted while no controller ran, pod on a
-// deleted node, DEL never called for a finished pod) are freed; a young Reserved claim, a live
+// deleted node, DEL never called for a finished pod, a Reserved claim long past its window, an
+// unbound duplicate of a live pod's claim) are freed; a young Reserved claim, a live
 // pod's claim and sticky claims (a live static pod's, a Never claim whose pod is gone) are never
 // touched. Also checks pool status counts.
 func TestIPAMGarbageCollection(t *testing.T) {
@@ -223,9 +225,24 @@ func TestIPAMGarbageCollection(t *testing.T) {
 	liveClaim := alloc(live, nodes[1], v1alpha1.PhaseBound)
 	never := alloc(memPod("gc", "never", map[string]string{v1alpha1.AnnotationIPPolicy: "sticky", v1alpha1.AnnotationIPRelease: "Never"}), nodes[1], v1alpha1.PhaseBound)
 
+	// A second, unbound claim for the live pod (two allocators racing): a duplicate to free.
+	dup := liveClaim.DeepCopy()
+	dup.ObjectMeta = metav1.ObjectMeta{Name: "10.70.0.200", Labels: liveClaim.Labels}
+	dup.Spec.IP = "10.70.0.200"
+	dup.Status.Phase = v1alpha1.PhaseReserved
+	dup.Status.ReservedAt = &metav1.Time{Time: time.Now().Add(-time.Hour)}
+	dup, err := cp.Ecloud.IPClaims().Create(cp.Ctx, dup, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	startIPController(t, cp, testControllerOptions())
-	leaked := []*v1alpha1.IPClaim{gone, onDeadNode, finishedClaim, oldReservation}
+	leaked := []*v1alpha1.IPClaim{gone, onDeadNode, finishedClaim, oldReservation, dup}
 	kept := []*v1alpha1.IPClaim{young, liveClaim, static, never}
+	harness.Eventually(t, 30*time.Second, func() (bool, error) {
+		_, err := cp.Ecloud.IPClaims().Get(cp.Ctx, dup.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), err
+	}, "the duplicate claim to be freed")
 	harness.Eventually(t, 30*time.Second, func() (bool, error) {
 		claims := claimsByIP(t, cp)
 		for _, c := range leaked {
