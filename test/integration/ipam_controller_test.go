@@ -356,3 +356,40 @@ func backdate(tb testing.TB, cp *harness.ControlPlane, c *v1alpha1.IPClaim, d ti
 		tb.Fatal(err)
 	}
 }
+
+// TestIPAMControllerLeaderElection: of two IP controllers only the Lease holder works; when it
+// stops, the other takes the Lease over and keeps pool status.
+func TestIPAMControllerLeaderElection(t *testing.T) {
+	cp := harness.Start(t)
+	holder := func() string {
+		l, err := cp.Kube.CoordinationV1().Leases("default").Get(cp.Ctx, "ecloud-ip-controller", metav1.GetOptions{})
+		if err != nil || l.Spec.HolderIdentity == nil {
+			return ""
+		}
+		return *l.Spec.HolderIdentity
+	}
+	oa, ob := testControllerOptions(), testControllerOptions()
+	oa.Identity, ob.Identity = "replica-a", "replica-b"
+	stopA := startIPController(t, cp, oa)
+	harness.Eventually(t, 20*time.Second, func() (bool, error) { return holder() == "replica-a", nil }, "replica-a to lead")
+	startIPController(t, cp, ob)
+	ipamPool(t, cp, rangePool("led", "10.85.0.0/24", "10.85.0.10", 10))
+	poolTotal := func() int64 {
+		p, err := cp.Ecloud.IPPools().Get(cp.Ctx, "led", metav1.GetOptions{})
+		if err != nil {
+			return -1
+		}
+		return p.Status.Total
+	}
+	harness.Eventually(t, 20*time.Second, func() (bool, error) { return poolTotal() == 10, nil }, "the leader to write pool status")
+	if h := holder(); h != "replica-a" {
+		t.Fatalf("lease holder %q, want replica-a", h)
+	}
+	stopA()
+	harness.Eventually(t, 30*time.Second, func() (bool, error) { return holder() == "replica-b", nil }, "replica-b to take over")
+	ipamPool(t, cp, rangePool("after", "10.86.0.0/24", "10.86.0.10", 7))
+	harness.Eventually(t, 20*time.Second, func() (bool, error) {
+		p, err := cp.Ecloud.IPPools().Get(cp.Ctx, "after", metav1.GetOptions{})
+		return err == nil && p.Status.Total == 7, err
+	}, "the new leader to write pool status")
+}
