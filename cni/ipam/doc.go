@@ -19,6 +19,9 @@
 //	PoolsForNode(pools, node)                 the pools reaching a node, or ReasonNodeNotReached
 //	Overlapping(pools) map[string]string      pools overlapping an older pool (never allocated from)
 //	Decide(claim, Observation) Verdict        the release policy applied to what is observed
+//	Duplicate(claim, siblings) bool           an unbound copy of another claim of one identity
+//	ClaimIndexers(), ClaimsByIndex(...)       claim informer indexes by owner, pool, workload
+//	ReleaseClaim(ctx, claims, claim, reason)  Release without an Allocator (the IP controller)
 //
 // The Allocator (New(Config), built from a pool informer, a claim informer and optionally a
 // namespace lister and an event recorder; start the informers after New and wait for HasSynced):
@@ -38,6 +41,9 @@
 // name across nodes) with OnScaleDown; pods with ecloud.io/ip-address are Sticky (kind Static) with
 // OnDelete; all other pods are Ephemeral with OnDelete. ecloud.io/ip-policy (sticky|ephemeral) and
 // ecloud.io/ip-release (OnDelete|OnScaleDown|Never) override the defaults.
+//
+// A create whose outcome is unknown (connection lost) keeps its IP off the free set and makes the
+// next lookup for that pod ask the apiserver, so a retry never gives the pod a second IP.
 //
 // Refusals are *Error with a Reason (ReasonOf, or errors.Is with ErrPoolExhausted and the other
 // sentinels): PoolExhausted ("pool exhausted", names the pools), NamespaceNotAllowed (names pool and
