@@ -58,6 +58,38 @@ func (a *Allocator) Bind(ctx context.Context, pod *corev1.Pod, node *corev1.Node
 	return c, err
 }
 
+// Check answers from the caches alone (no API call) whether Allocate for pod on node would
+// succeed, and returns the refusal it would give: the scheduler plugin's Filter. The answer can
+// be stale by the informers' lag; Allocate stays the authority.
+func (a *Allocator) Check(pod *corev1.Pod, node *corev1.Node) error {
+	in, err := ParseIntent(pod)
+	if err != nil {
+		return err
+	}
+	if c := pickClaim(a.claimsOf(pod.Namespace, pod.Name), pod, in); c != nil {
+		return a.checkExisting(c, pod, in, node)
+	}
+	if in.IP.IsValid() {
+		_, err := a.checkStatic(pod.Namespace, in, node)
+		return err
+	}
+	pools, err := a.Candidates(pod.Namespace, in)
+	if err != nil {
+		return err
+	}
+	if pools, err = PoolsForNode(pools, node); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(pools))
+	for _, p := range pools {
+		if a.Free(p.Name) > 0 {
+			return nil
+		}
+		names = append(names, p.Name)
+	}
+	return poolExhausted(names)
+}
+
 func (a *Allocator) refused(pod *corev1.Pod, err error) {
 	r := ReasonOf(err)
 	if r == "" {
@@ -172,30 +204,41 @@ func (a *Allocator) create(ctx context.Context, c *v1alpha1.IPClaim) (*v1alpha1.
 	return created, nil
 }
 
-// allocateStatic creates the claim for the IP the pod asks for.
-func (a *Allocator) allocateStatic(ctx context.Context, req Request, in Intent, st v1alpha1.IPClaimStatus) (*v1alpha1.IPClaim, error) {
-	ip, ns := in.IP.String(), req.Pod.Namespace
+// checkStatic checks, from the caches, that the pod may take the IP it asks for on node, and
+// returns the IP's pool.
+func (a *Allocator) checkStatic(ns string, in Intent, node *corev1.Node) (string, error) {
+	ip := in.IP.String()
 	pool := a.poolOf(in.IP)
 	if pool == "" {
-		return nil, &Error{Reason: ReasonIPOutsidePool, IP: ip, Annotation: v1alpha1.AnnotationIPAddress,
+		return "", &Error{Reason: ReasonIPOutsidePool, IP: ip, Annotation: v1alpha1.AnnotationIPAddress,
 			Detail: fmt.Sprintf("IP %s asked for by annotation %s is not an allocatable address of any usable IP pool", ip, v1alpha1.AnnotationIPAddress)}
 	}
-	pin := in
-	pin.Pools = []string{pool}
 	if in.Pools != nil && !containsString(in.Pools, pool) {
-		return nil, &Error{Reason: ReasonIPOutsidePool, IP: ip, Pool: pool, Annotation: v1alpha1.AnnotationIPAddress,
+		return "", &Error{Reason: ReasonIPOutsidePool, IP: ip, Pool: pool, Annotation: v1alpha1.AnnotationIPAddress,
 			Detail: fmt.Sprintf("IP %s asked for by annotation %s is outside the pools %v named by annotation %s (it belongs to pool %q)",
 				ip, v1alpha1.AnnotationIPAddress, in.Pools, v1alpha1.AnnotationIPPools, pool)}
 	}
+	pin := in
+	pin.Pools = []string{pool}
 	pools, err := a.Candidates(ns, pin)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	if _, err := PoolsForNode(pools, req.Node); err != nil {
-		return nil, err
+	if _, err := PoolsForNode(pools, node); err != nil {
+		return "", err
 	}
 	if h := a.heldClaim(in.IP); h != nil && !sameOwner(h, in) {
-		return nil, ipHeld(ip, h)
+		return "", ipHeld(ip, h)
+	}
+	return pool, nil
+}
+
+// allocateStatic creates the claim for the IP the pod asks for.
+func (a *Allocator) allocateStatic(ctx context.Context, req Request, in Intent, st v1alpha1.IPClaimStatus) (*v1alpha1.IPClaim, error) {
+	ip, ns := in.IP.String(), req.Pod.Namespace
+	pool, err := a.checkStatic(ns, in, req.Node)
+	if err != nil {
+		return nil, err
 	}
 	created, err := a.create(ctx, newClaim(ip, pool, in, st))
 	switch {
@@ -285,20 +328,8 @@ func pickClaim(cs []*v1alpha1.IPClaim, pod *corev1.Pod, in Intent) *v1alpha1.IPC
 
 // adopt brings the pod's existing claim up to date for this request (node, pod UID, phase).
 func (a *Allocator) adopt(ctx context.Context, c *v1alpha1.IPClaim, req Request, in Intent) (*v1alpha1.IPClaim, error) {
-	if in.IP.IsValid() && c.Spec.IP != in.IP.String() {
-		return nil, &Error{Reason: ReasonIPHeld, IP: in.IP.String(), Pool: c.Spec.Pool, Annotation: v1alpha1.AnnotationIPAddress,
-			Detail: fmt.Sprintf("pod %s/%s asks for IP %s (annotation %s) but holds the sticky IP %s; delete claim %s first",
-				req.Pod.Namespace, req.Pod.Name, in.IP, v1alpha1.AnnotationIPAddress, c.Spec.IP, c.Name)}
-	}
-	if req.Node != nil {
-		pool, err := a.Pool(c.Spec.Pool)
-		if pool == nil {
-			return nil, err
-		}
-		if ok, err := PoolReachesNode(pool, req.Node); err != nil || !ok {
-			return nil, &Error{Reason: ReasonNodeNotReached, Pool: pool.Name, IP: c.Spec.IP,
-				Detail: fmt.Sprintf("pool %q of the pod's sticky IP %s does not reach node %s", pool.Name, c.Spec.IP, req.Node.Name)}
-		}
+	if err := a.checkExisting(c, req.Pod, in, req.Node); err != nil {
+		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
 		want, changed := a.adoptedStatus(c, req)
@@ -322,6 +353,28 @@ func (a *Allocator) adopt(ctx context.Context, c *v1alpha1.IPClaim, req Request,
 			return nil, apierrors.NewNotFound(v1alpha1.Resource("ipclaims"), c.Name) // no longer ours
 		}
 	}
+}
+
+// checkExisting checks that the pod may keep using its claim c on node: the IP it asks for (if
+// any) is c's, and c's pool reaches node.
+func (a *Allocator) checkExisting(c *v1alpha1.IPClaim, pod *corev1.Pod, in Intent, node *corev1.Node) error {
+	if in.IP.IsValid() && c.Spec.IP != in.IP.String() {
+		return &Error{Reason: ReasonIPHeld, IP: in.IP.String(), Pool: c.Spec.Pool, Annotation: v1alpha1.AnnotationIPAddress,
+			Detail: fmt.Sprintf("pod %s/%s asks for IP %s (annotation %s) but holds the sticky IP %s; delete claim %s first",
+				pod.Namespace, pod.Name, in.IP, v1alpha1.AnnotationIPAddress, c.Spec.IP, c.Name)}
+	}
+	if node == nil {
+		return nil
+	}
+	pool, err := a.Pool(c.Spec.Pool)
+	if pool == nil {
+		return err
+	}
+	if ok, err := PoolReachesNode(pool, node); err != nil || !ok {
+		return &Error{Reason: ReasonNodeNotReached, Pool: pool.Name, IP: c.Spec.IP,
+			Detail: fmt.Sprintf("pool %q of the pod's IP %s does not reach node %s", pool.Name, c.Spec.IP, node.Name)}
+	}
+	return nil
 }
 
 // adoptedStatus is the status claim c should have for req, and whether it differs.

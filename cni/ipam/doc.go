@@ -30,6 +30,7 @@
 //	                                          annotation, else default pools; access-checked
 //	Free(pool) int64                          free IPs, counting reservations still in flight
 //	Pool(name)                                a pool from the cache and whether it is usable
+//	Check(pod, node) error                    would Allocate succeed? caches only (scheduler Filter)
 //	Allocate(ctx, Request{Pod, Node, Phase})  the pod's existing claim (sticky, or this instance's),
 //	                                          else its requested IP, else a free IP; Phase is
 //	                                          Reserved (scheduler) or Bound (CNI daemon)

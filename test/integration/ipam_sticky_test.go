@@ -71,6 +71,9 @@ func TestIPAMStickyFollowsPod(t *testing.T) {
 
 	forceDeletePod(t, cp, "shop", "db-0")
 	moved := apiPod(t, cp, "shop", "db-0", nil, setOwner("db", set.UID))
+	if err := a2.Check(moved, nodes[1]); err != nil {
+		t.Fatalf("Check for the moved pod: %v", err)
+	}
 	got, err := a2.Allocate(cp.Ctx, ipam.Request{Pod: moved, Node: nodes[1], Phase: v1alpha1.PhaseBound, ContainerID: "sandbox-2"})
 	if err != nil {
 		t.Fatal(err)
