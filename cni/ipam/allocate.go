@@ -44,6 +44,10 @@ func (a *Allocator) Allocate(ctx context.Context, req Request) (*v1alpha1.IPClai
 	c, err := a.allocate(ctx, req, false)
 	allocationLatency.Observe(a.now().Sub(start).Seconds())
 	a.refused(req.Pod, err)
+	if err == nil && a.cfg.RecordAllocations && a.cfg.Recorder != nil && c.Status.PodUID == req.Pod.UID {
+		a.cfg.Recorder.Eventf(req.Pod, corev1.EventTypeNormal, "IPAllocated", "IP %s of pool %s (%s, release %s), %s on %s",
+			c.Spec.IP, c.Spec.Pool, c.Spec.Mode, c.Spec.ReleasePolicy, c.Status.Phase, c.Status.Node)
+	}
 	return c, err
 }
 

@@ -34,6 +34,10 @@ type Config struct {
 	Namespaces corelisters.NamespaceLister
 	// Recorder, if set, records a Warning Event on the pod for every refusal.
 	Recorder record.EventRecorder
+	// RecordAllocations also records a Normal Event (IPAllocated) on the pod for every successful
+	// Allocate (the event correlator folds repeats into one Event with a count).
+	// Off by default: it doubles the writes on the apiserver of an allocation.
+	RecordAllocations bool
 	// PendingTTL is how long an IP this allocator reserved or saw taken stays off its free set
 	// while its informer has not seen the claim yet (default 1m).
 	PendingTTL time.Duration
