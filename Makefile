@@ -10,7 +10,7 @@ CMDS       = $(shell $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}
 LDFLAGS   := -s -w
 TEST_TIMEOUT ?= 45m
 # Benchmarks: each component adds its bench-<name> target to this list.
-BENCHES   := bench-scheduler bench-agent bench-cni
+BENCHES   := bench-scheduler bench-agent bench-cni bench-ipam
 
 .PHONY: help
 help: ## list the targets
@@ -63,6 +63,12 @@ bench-agent: ## node agent: 500 real container cgroups, our collector vs cAdviso
 bench-cni: deps ## CNI ADD/DEL latency (real plugin, netd, OVS userspace datapath; root)
 	@mkdir -p $(BIN); ECLOUD_BENCH=cni $(GO) test -count=1 -timeout 20m -run '^TestCNIBench$$' -v ./test/integration > $(BIN)/bench-cni.log 2>&1 || { tail -50 $(BIN)/bench-cni.log; exit 1; }
 	@grep -E '^RESULT ' $(BIN)/bench-cni.log
+
+.PHONY: bench-ipam
+bench-ipam: ## IPAM allocate+release through the real apiserver (concurrency 1/16/64, 100 workloads x 10 pods)
+	@out=$$(mktemp); \
+	$(GO) test -run '^$$' -bench '^BenchmarkIPAM$$' -benchtime=1x -timeout 20m ./test/integration 2>/dev/null | tee $$out | grep -E '^(Benchmark|ipam |ok|FAIL|---)'; \
+	rc=$${PIPESTATUS[0]}; grep '^RESULT' $$out; rm -f $$out; exit $$rc
 
 .PHONY: up
 up: ## start the local two-datacenter cluster on real kubelets (not yet: see issue "make up")

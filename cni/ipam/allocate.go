@@ -2,6 +2,7 @@ package ipam
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -43,6 +44,10 @@ func (a *Allocator) Allocate(ctx context.Context, req Request) (*v1alpha1.IPClai
 	c, err := a.allocate(ctx, req, false)
 	allocationLatency.Observe(a.now().Sub(start).Seconds())
 	a.refused(req.Pod, err)
+	if err == nil && a.cfg.RecordAllocations && a.cfg.Recorder != nil && c.Status.PodUID == req.Pod.UID {
+		a.cfg.Recorder.Eventf(req.Pod, corev1.EventTypeNormal, "IPAllocated", "IP %s of pool %s (%s, release %s), %s on %s",
+			c.Spec.IP, c.Spec.Pool, c.Spec.Mode, c.Spec.ReleasePolicy, c.Status.Phase, c.Status.Node)
+	}
 	return c, err
 }
 
@@ -55,6 +60,38 @@ func (a *Allocator) Bind(ctx context.Context, pod *corev1.Pod, node *corev1.Node
 	allocationLatency.Observe(a.now().Sub(start).Seconds())
 	a.refused(pod, err)
 	return c, err
+}
+
+// Check answers from the caches alone (no API call) whether Allocate for pod on node would
+// succeed, and returns the refusal it would give: the scheduler plugin's Filter. The answer can
+// be stale by the informers' lag; Allocate stays the authority.
+func (a *Allocator) Check(pod *corev1.Pod, node *corev1.Node) error {
+	in, err := ParseIntent(pod)
+	if err != nil {
+		return err
+	}
+	if c := pickClaim(a.claimsOf(pod.Namespace, pod.Name), pod, in); c != nil {
+		return a.checkExisting(c, pod, in, node)
+	}
+	if in.IP.IsValid() {
+		_, err := a.checkStatic(pod.Namespace, in, node)
+		return err
+	}
+	pools, err := a.Candidates(pod.Namespace, in)
+	if err != nil {
+		return err
+	}
+	if pools, err = PoolsForNode(pools, node); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(pools))
+	for _, p := range pools {
+		if a.Free(p.Name) > 0 {
+			return nil
+		}
+		names = append(names, p.Name)
+	}
+	return poolExhausted(names)
 }
 
 func (a *Allocator) refused(pod *corev1.Pod, err error) {
@@ -140,52 +177,76 @@ func (a *Allocator) allocateFrom(ctx context.Context, pool string, in Intent, st
 		if !ok {
 			return nil, nil
 		}
-		created, err := a.cfg.Claims.Create(ctx, newClaim(ip.String(), pool, in, st), metav1.CreateOptions{})
+		created, err := a.create(ctx, newClaim(ip.String(), pool, in, st))
 		switch {
 		case err == nil:
-			a.remember(created.Name, created)
-			allocations.WithLabelValues(pool, string(in.Mode)).Inc()
 			return created, nil
 		case apierrors.IsAlreadyExists(err):
 			conflicts.WithLabelValues(pool).Inc()
 			a.markTaken(ip, pool)
 		default:
-			a.unreserve(ip)
+			if definite(err) {
+				a.unreserve(ip)
+			} else {
+				// The claim may exist: keep the IP off the free set and look the pod's claims up
+				// on the apiserver next time.
+				a.setUncertain(OwnerKey(in.Owner.Namespace, in.Owner.PodName), true)
+			}
 			return nil, fmt.Errorf("ipam: create claim for %s of pool %s for pod %s/%s: %w", ip, pool, in.Owner.Namespace, in.Owner.PodName, err)
 		}
 	}
 }
 
-// allocateStatic creates the claim for the IP the pod asks for.
-func (a *Allocator) allocateStatic(ctx context.Context, req Request, in Intent, st v1alpha1.IPClaimStatus) (*v1alpha1.IPClaim, error) {
-	ip, ns := in.IP.String(), req.Pod.Namespace
-	pool := a.poolOf(in.IP)
-	if pool == "" {
-		return nil, &Error{Reason: ReasonIPOutsidePool, IP: ip, Annotation: v1alpha1.AnnotationIPAddress,
-			Detail: fmt.Sprintf("IP %s asked for by annotation %s is not an allocatable address of any usable IP pool", ip, v1alpha1.AnnotationIPAddress)}
-	}
-	pin := in
-	pin.Pools = []string{pool}
-	if in.Pools != nil && !containsString(in.Pools, pool) {
-		return nil, &Error{Reason: ReasonIPOutsidePool, IP: ip, Pool: pool, Annotation: v1alpha1.AnnotationIPAddress,
-			Detail: fmt.Sprintf("IP %s asked for by annotation %s is outside the pools %v named by annotation %s (it belongs to pool %q)",
-				ip, v1alpha1.AnnotationIPAddress, in.Pools, v1alpha1.AnnotationIPPools, pool)}
-	}
-	pools, err := a.Candidates(ns, pin)
+// create makes a claim and notes it (before the informer does) and counts it.
+func (a *Allocator) create(ctx context.Context, c *v1alpha1.IPClaim) (*v1alpha1.IPClaim, error) {
+	created, err := a.cfg.Claims.Create(ctx, c, metav1.CreateOptions{})
 	if err != nil {
 		return nil, err
 	}
-	if _, err := PoolsForNode(pools, req.Node); err != nil {
-		return nil, err
+	a.remember(created.Name, created)
+	allocations.WithLabelValues(created.Spec.Pool, string(created.Spec.Mode)).Inc()
+	return created, nil
+}
+
+// checkStatic checks, from the caches, that the pod may take the IP it asks for on node, and
+// returns the IP's pool.
+func (a *Allocator) checkStatic(ns string, in Intent, node *corev1.Node) (string, error) {
+	ip := in.IP.String()
+	pool := a.poolOf(in.IP)
+	if pool == "" {
+		return "", &Error{Reason: ReasonIPOutsidePool, IP: ip, Annotation: v1alpha1.AnnotationIPAddress,
+			Detail: fmt.Sprintf("IP %s asked for by annotation %s is not an allocatable address of any usable IP pool", ip, v1alpha1.AnnotationIPAddress)}
+	}
+	if in.Pools != nil && !containsString(in.Pools, pool) {
+		return "", &Error{Reason: ReasonIPOutsidePool, IP: ip, Pool: pool, Annotation: v1alpha1.AnnotationIPAddress,
+			Detail: fmt.Sprintf("IP %s asked for by annotation %s is outside the pools %v named by annotation %s (it belongs to pool %q)",
+				ip, v1alpha1.AnnotationIPAddress, in.Pools, v1alpha1.AnnotationIPPools, pool)}
+	}
+	pin := in
+	pin.Pools = []string{pool}
+	pools, err := a.Candidates(ns, pin)
+	if err != nil {
+		return "", err
+	}
+	if _, err := PoolsForNode(pools, node); err != nil {
+		return "", err
 	}
 	if h := a.heldClaim(in.IP); h != nil && !sameOwner(h, in) {
-		return nil, ipHeld(ip, h)
+		return "", ipHeld(ip, h)
 	}
-	created, err := a.cfg.Claims.Create(ctx, newClaim(ip, pool, in, st), metav1.CreateOptions{})
+	return pool, nil
+}
+
+// allocateStatic creates the claim for the IP the pod asks for.
+func (a *Allocator) allocateStatic(ctx context.Context, req Request, in Intent, st v1alpha1.IPClaimStatus) (*v1alpha1.IPClaim, error) {
+	ip, ns := in.IP.String(), req.Pod.Namespace
+	pool, err := a.checkStatic(ns, in, req.Node)
+	if err != nil {
+		return nil, err
+	}
+	created, err := a.create(ctx, newClaim(ip, pool, in, st))
 	switch {
 	case err == nil:
-		a.remember(created.Name, created)
-		allocations.WithLabelValues(pool, string(in.Mode)).Inc()
 		return created, nil
 	case apierrors.IsAlreadyExists(err):
 		h, gerr := a.cfg.Claims.Get(ctx, v1alpha1.ClaimName(ip), metav1.GetOptions{})
@@ -199,6 +260,17 @@ func (a *Allocator) allocateStatic(ctx context.Context, req Request, in Intent, 
 	default:
 		return nil, fmt.Errorf("ipam: create claim for %s of pool %s for pod %s/%s: %w", ip, pool, ns, req.Pod.Name, err)
 	}
+}
+
+// definite reports whether a failed write certainly did not happen: the apiserver answered with a
+// client error. A lost connection, a timeout or a server error leave the outcome unknown.
+func definite(err error) bool {
+	var st apierrors.APIStatus
+	if !errors.As(err, &st) {
+		return false
+	}
+	code := st.Status().Code
+	return code >= 400 && code < 500 && !apierrors.IsTimeout(err)
 }
 
 func containsString(list []string, s string) bool {
@@ -216,14 +288,16 @@ func sameOwner(c *v1alpha1.IPClaim, in Intent) bool {
 }
 
 // existingClaim finds the claim the pod already has: for a sticky pod its identity's sticky claim,
-// for an ephemeral pod the claim of this pod instance (UID). With live set, or for a sticky pod
-// the informer does not show a claim for, the apiserver is asked (a list by LabelOwner), so a
-// claim made a moment ago by another process is not missed.
+// for an ephemeral pod the claim of this pod instance (UID). With live set, for a sticky pod the
+// informer does not show a claim for, or after a create of unknown outcome for this pod, the
+// apiserver is asked (a list by LabelOwner), so a claim made a moment ago by another process (or
+// by a create whose answer was lost) is not missed.
 func (a *Allocator) existingClaim(ctx context.Context, pod *corev1.Pod, in Intent, live bool) (*v1alpha1.IPClaim, error) {
+	owner := OwnerKey(pod.Namespace, pod.Name)
 	if c := pickClaim(a.claimsOf(pod.Namespace, pod.Name), pod, in); c != nil {
 		return c, nil
 	}
-	if !live && in.Mode != v1alpha1.ModeSticky {
+	if !live && in.Mode != v1alpha1.ModeSticky && !a.isUncertain(owner) {
 		return nil, nil
 	}
 	sel := labels.SelectorFromSet(labels.Set{LabelOwner: OwnerHash(pod.Namespace, pod.Name)}).String()
@@ -231,6 +305,7 @@ func (a *Allocator) existingClaim(ctx context.Context, pod *corev1.Pod, in Inten
 	if err != nil {
 		return nil, fmt.Errorf("ipam: list claims of pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
+	a.setUncertain(owner, false)
 	var cs []*v1alpha1.IPClaim
 	for i := range list.Items {
 		if list.Items[i].DeletionTimestamp == nil {
@@ -257,20 +332,8 @@ func pickClaim(cs []*v1alpha1.IPClaim, pod *corev1.Pod, in Intent) *v1alpha1.IPC
 
 // adopt brings the pod's existing claim up to date for this request (node, pod UID, phase).
 func (a *Allocator) adopt(ctx context.Context, c *v1alpha1.IPClaim, req Request, in Intent) (*v1alpha1.IPClaim, error) {
-	if in.IP.IsValid() && c.Spec.IP != in.IP.String() {
-		return nil, &Error{Reason: ReasonIPHeld, IP: in.IP.String(), Pool: c.Spec.Pool, Annotation: v1alpha1.AnnotationIPAddress,
-			Detail: fmt.Sprintf("pod %s/%s asks for IP %s (annotation %s) but holds the sticky IP %s; delete claim %s first",
-				req.Pod.Namespace, req.Pod.Name, in.IP, v1alpha1.AnnotationIPAddress, c.Spec.IP, c.Name)}
-	}
-	if req.Node != nil {
-		pool, err := a.Pool(c.Spec.Pool)
-		if pool == nil {
-			return nil, err
-		}
-		if ok, err := PoolReachesNode(pool, req.Node); err != nil || !ok {
-			return nil, &Error{Reason: ReasonNodeNotReached, Pool: pool.Name, IP: c.Spec.IP,
-				Detail: fmt.Sprintf("pool %q of the pod's sticky IP %s does not reach node %s", pool.Name, c.Spec.IP, req.Node.Name)}
-		}
+	if err := a.checkExisting(c, req.Pod, in, req.Node); err != nil {
+		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
 		want, changed := a.adoptedStatus(c, req)
@@ -294,6 +357,28 @@ func (a *Allocator) adopt(ctx context.Context, c *v1alpha1.IPClaim, req Request,
 			return nil, apierrors.NewNotFound(v1alpha1.Resource("ipclaims"), c.Name) // no longer ours
 		}
 	}
+}
+
+// checkExisting checks that the pod may keep using its claim c on node: the IP it asks for (if
+// any) is c's, and c's pool reaches node.
+func (a *Allocator) checkExisting(c *v1alpha1.IPClaim, pod *corev1.Pod, in Intent, node *corev1.Node) error {
+	if in.IP.IsValid() && c.Spec.IP != in.IP.String() {
+		return &Error{Reason: ReasonIPHeld, IP: in.IP.String(), Pool: c.Spec.Pool, Annotation: v1alpha1.AnnotationIPAddress,
+			Detail: fmt.Sprintf("pod %s/%s asks for IP %s (annotation %s) but holds the sticky IP %s; delete claim %s first",
+				pod.Namespace, pod.Name, in.IP, v1alpha1.AnnotationIPAddress, c.Spec.IP, c.Name)}
+	}
+	if node == nil {
+		return nil
+	}
+	pool, err := a.Pool(c.Spec.Pool)
+	if pool == nil {
+		return err
+	}
+	if ok, err := PoolReachesNode(pool, node); err != nil || !ok {
+		return &Error{Reason: ReasonNodeNotReached, Pool: pool.Name, IP: c.Spec.IP,
+			Detail: fmt.Sprintf("pool %q of the pod's IP %s does not reach node %s", pool.Name, c.Spec.IP, node.Name)}
+	}
+	return nil
 }
 
 // adoptedStatus is the status claim c should have for req, and whether it differs.

@@ -34,6 +34,10 @@ type Config struct {
 	Namespaces corelisters.NamespaceLister
 	// Recorder, if set, records a Warning Event on the pod for every refusal.
 	Recorder record.EventRecorder
+	// RecordAllocations also records a Normal Event (IPAllocated) on the pod for every successful
+	// Allocate (the event correlator folds repeats into one Event with a count).
+	// Off by default: it doubles the writes on the apiserver of an allocation.
+	RecordAllocations bool
 	// PendingTTL is how long an IP this allocator reserved or saw taken stays off its free set
 	// while its informer has not seen the claim yet (default 1m).
 	PendingTTL time.Duration
@@ -53,6 +57,7 @@ type Allocator struct {
 	pending    map[netip.Addr]pending // IPs taken but not yet seen by the informer
 	pendByPool map[string]int64       // pool → len(pending of that pool)
 	recent     map[string]recentClaim // claim name → what this allocator wrote last, until seen
+	uncertain  map[string]time.Time   // owner key → a create of unknown outcome happened, until
 	now        func() time.Time
 }
 
@@ -86,7 +91,7 @@ func New(cfg Config) (*Allocator, error) {
 	a := &Allocator{
 		cfg: cfg, claimsInf: cfg.ClaimsInformer,
 		pools: map[string]*poolState{}, held: map[netip.Addr]string{}, heldByPool: map[string]int64{},
-		pending: map[netip.Addr]pending{}, pendByPool: map[string]int64{}, recent: map[string]recentClaim{},
+		pending: map[netip.Addr]pending{}, pendByPool: map[string]int64{}, recent: map[string]recentClaim{}, uncertain: map[string]time.Time{},
 		now: time.Now,
 	}
 	if err := EnsureClaimIndexers(cfg.ClaimsInformer); err != nil {
@@ -326,6 +331,29 @@ func (a *Allocator) remember(name string, c *v1alpha1.IPClaim) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.recent[name] = recentClaim{claim: c, expires: a.now().Add(a.cfg.PendingTTL)}
+}
+
+// setUncertain records that a claim may have been created for the owner although the create call
+// failed (connection lost, timeout): its next lookup must ask the apiserver, not the cache.
+func (a *Allocator) setUncertain(owner string, on bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if on {
+		a.uncertain[owner] = a.now().Add(a.cfg.PendingTTL)
+	} else {
+		delete(a.uncertain, owner)
+	}
+}
+
+func (a *Allocator) isUncertain(owner string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	until, ok := a.uncertain[owner]
+	if ok && a.now().After(until) {
+		delete(a.uncertain, owner)
+		return false
+	}
+	return ok
 }
 
 // Free is the number of free IPs of pool, counting IPs reserved in flight by this allocator; 0 for

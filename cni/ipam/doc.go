@@ -19,6 +19,9 @@
 //	PoolsForNode(pools, node)                 the pools reaching a node, or ReasonNodeNotReached
 //	Overlapping(pools) map[string]string      pools overlapping an older pool (never allocated from)
 //	Decide(claim, Observation) Verdict        the release policy applied to what is observed
+//	Duplicate(claim, siblings) bool           an unbound copy of another claim of one identity
+//	ClaimIndexers(), ClaimsByIndex(...)       claim informer indexes by owner, pool, workload
+//	ReleaseClaim(ctx, claims, claim, reason)  Release without an Allocator (the IP controller)
 //
 // The Allocator (New(Config), built from a pool informer, a claim informer and optionally a
 // namespace lister and an event recorder; start the informers after New and wait for HasSynced):
@@ -27,6 +30,7 @@
 //	                                          annotation, else default pools; access-checked
 //	Free(pool) int64                          free IPs, counting reservations still in flight
 //	Pool(name)                                a pool from the cache and whether it is usable
+//	Check(pod, node) error                    would Allocate succeed? caches only (scheduler Filter)
 //	Allocate(ctx, Request{Pod, Node, Phase})  the pod's existing claim (sticky, or this instance's),
 //	                                          else its requested IP, else a free IP; Phase is
 //	                                          Reserved (scheduler) or Bound (CNI daemon)
@@ -38,6 +42,9 @@
 // name across nodes) with OnScaleDown; pods with ecloud.io/ip-address are Sticky (kind Static) with
 // OnDelete; all other pods are Ephemeral with OnDelete. ecloud.io/ip-policy (sticky|ephemeral) and
 // ecloud.io/ip-release (OnDelete|OnScaleDown|Never) override the defaults.
+//
+// A create whose outcome is unknown (connection lost) keeps its IP off the free set and makes the
+// next lookup for that pod ask the apiserver, so a retry never gives the pod a second IP.
 //
 // Refusals are *Error with a Reason (ReasonOf, or errors.Is with ErrPoolExhausted and the other
 // sentinels): PoolExhausted ("pool exhausted", names the pools), NamespaceNotAllowed (names pool and

@@ -17,6 +17,8 @@ type Observation struct {
 	PodNodeGone bool
 	// StatefulSet is the owner's StatefulSet (for OnScaleDown claims); nil if it does not exist.
 	StatefulSet *appsv1.StatefulSet
+	// Siblings are the other claims of the same owner (namespace + pod name), to find duplicates.
+	Siblings []*v1alpha1.IPClaim
 	// Now and ReservationWindow: a Reserved claim younger than the window is never released (the
 	// scheduler is still binding its pod).
 	Now               time.Time
@@ -38,6 +40,7 @@ const (
 	ReasonNodeGone       = "NodeGone"
 	ReasonScaledDown     = "ScaledDown"
 	ReasonSetDeleted     = "StatefulSetDeleted"
+	ReasonDuplicate      = "Duplicate"
 	keepReserved         = "ReservationWindow"
 	keepLive             = "PodLive"
 	keepNever            = "PolicyNever"
@@ -53,12 +56,19 @@ const (
 //     its ordinal is outside the set's range;
 //   - Sticky Never: never.
 //
+// A claim that duplicates another claim of the same identity (both sticky for one pod name, or both
+// ephemeral for one pod UID, which only a lost race between two allocators can produce) is
+// released unless it is Bound or the one to keep (Bound first, then the oldest).
+//
 // A Reserved claim inside its reservation window is always kept. Decide is pure: callers confirm a
 // release verdict reached from a cache with fresh reads before acting on it.
 func Decide(c *v1alpha1.IPClaim, o Observation) Verdict {
 	if c.Status.Phase == v1alpha1.PhaseReserved && c.Status.ReservedAt != nil &&
 		o.Now.Sub(c.Status.ReservedAt.Time) < o.ReservationWindow {
 		return Verdict{Reason: keepReserved}
+	}
+	if Duplicate(c, o.Siblings) {
+		return Verdict{true, ReasonDuplicate}
 	}
 	pod := o.Pod
 	otherInstance := pod != nil && c.Status.PodUID != "" && pod.UID != c.Status.PodUID
@@ -103,4 +113,32 @@ func ordinalInSet(ord int32, set *appsv1.StatefulSet) bool {
 		start = set.Spec.Ordinals.Start
 	}
 	return ord >= start && ord < start+replicas
+}
+
+// Duplicate reports whether c is a redundant, unbound copy of another claim of the same identity.
+func Duplicate(c *v1alpha1.IPClaim, siblings []*v1alpha1.IPClaim) bool {
+	if c.Status.Phase == v1alpha1.PhaseBound {
+		return false
+	}
+	for _, s := range siblings {
+		if s.Name == c.Name || s.Spec.Mode != c.Spec.Mode || s.Spec.Owner.Namespace != c.Spec.Owner.Namespace ||
+			s.Spec.Owner.PodName != c.Spec.Owner.PodName || s.DeletionTimestamp != nil {
+			continue
+		}
+		if c.Spec.Mode == v1alpha1.ModeEphemeral && s.Status.PodUID != c.Status.PodUID {
+			continue
+		}
+		if s.Status.Phase == v1alpha1.PhaseBound || preferred(s, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// preferred orders two unbound claims of one identity: the older, then the lower name.
+func preferred(a, b *v1alpha1.IPClaim) bool {
+	if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+		return c < 0
+	}
+	return a.Name < b.Name
 }

@@ -39,6 +39,8 @@ func TestDecide(t *testing.T) {
 	sticky := func(policy v1alpha1.ReleasePolicy) *v1alpha1.IPClaim {
 		return claim(v1alpha1.ModeSticky, policy, v1alpha1.PhaseBound, long, ptr.To[int32](1))
 	}
+	named := func(name string, c *v1alpha1.IPClaim) *v1alpha1.IPClaim { c.Name = name; return c }
+	withUID := func(c *v1alpha1.IPClaim, uid types.UID) *v1alpha1.IPClaim { c.Status.PodUID = uid; return c }
 	cases := []struct {
 		name    string
 		claim   *v1alpha1.IPClaim
@@ -61,6 +63,18 @@ func TestDecide(t *testing.T) {
 		{"sticky Never, everything gone", sticky(v1alpha1.ReleaseNever), Observation{}, false},
 		{"sticky OnDelete, pod gone", sticky(v1alpha1.ReleaseOnDelete), Observation{}, true},
 		{"sticky OnDelete, pod finished is kept", sticky(v1alpha1.ReleaseOnDelete), Observation{Pod: pod("uid-1", corev1.PodFailed)}, false},
+		{"ephemeral duplicate of a Bound claim", named("b", eph(v1alpha1.PhaseReserved, long)), Observation{Pod: pod("uid-1", corev1.PodRunning),
+			Siblings: []*v1alpha1.IPClaim{named("a", eph(v1alpha1.PhaseBound, long))}}, true},
+		{"Bound claim with a Reserved duplicate is kept", named("a", eph(v1alpha1.PhaseBound, long)), Observation{Pod: pod("uid-1", corev1.PodRunning),
+			Siblings: []*v1alpha1.IPClaim{named("b", eph(v1alpha1.PhaseReserved, long))}}, false},
+		{"older of two Reserved duplicates is kept", named("a", eph(v1alpha1.PhaseReserved, long)), Observation{Pod: pod("uid-1", corev1.PodRunning),
+			Siblings: []*v1alpha1.IPClaim{named("b", eph(v1alpha1.PhaseReserved, long))}}, false},
+		{"younger duplicate inside its window is kept", named("b", eph(v1alpha1.PhaseReserved, fresh)), Observation{Pod: pod("uid-1", corev1.PodRunning),
+			Siblings: []*v1alpha1.IPClaim{named("a", eph(v1alpha1.PhaseBound, long))}}, false},
+		{"claim of another instance is no duplicate", named("b", eph(v1alpha1.PhaseReserved, long)), Observation{Pod: pod("uid-1", corev1.PodRunning),
+			Siblings: []*v1alpha1.IPClaim{withUID(named("a", eph(v1alpha1.PhaseBound, long)), "uid-0")}}, false},
+		{"sticky duplicate", named("b", claim(v1alpha1.ModeSticky, v1alpha1.ReleaseNever, v1alpha1.PhaseReserved, long, nil)),
+			Observation{Siblings: []*v1alpha1.IPClaim{named("a", sticky(v1alpha1.ReleaseNever))}}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

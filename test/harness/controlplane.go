@@ -62,6 +62,20 @@ func WithoutCRDs() Option { return func(o *options) { o.skipCRDs = true } }
 // torn down when the test ends.
 func Start(tb testing.TB, opts ...Option) *ControlPlane {
 	tb.Helper()
+	o, ctx, storage, flags := prepare(tb, opts)
+	server := kubeapiservertesting.StartTestServerOrDie(tb, &kubeapiservertesting.TestServerInstanceOptions{
+		DisableInvariantChecks: true,
+	}, flags, storage)
+	tb.Cleanup(server.TearDownFn)
+
+	cfg := rest.CopyConfig(server.ClientConfig)
+	cfg.QPS, cfg.Burst = 1000, 2000
+	return newControlPlane(tb, ctx, cfg, o)
+}
+
+// prepare parses the options and makes the test's context, a storage config under a prefix of
+// its own and the apiserver flags.
+func prepare(tb testing.TB, opts []Option) (options, context.Context, *storagebackend.Config, []string) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
@@ -77,13 +91,12 @@ func Start(tb testing.TB, opts ...Option) *ControlPlane {
 		// tainted not-ready forever.
 		"--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
 	}, o.apiserverFlags...)
-	server := kubeapiservertesting.StartTestServerOrDie(tb, &kubeapiservertesting.TestServerInstanceOptions{
-		DisableInvariantChecks: true,
-	}, flags, storage)
-	tb.Cleanup(server.TearDownFn)
+	return o, ctx, storage, flags
+}
 
-	cfg := rest.CopyConfig(server.ClientConfig)
-	cfg.QPS, cfg.Burst = 1000, 2000
+// newControlPlane builds the clients and the kubeconfig for cfg and installs the CRDs.
+func newControlPlane(tb testing.TB, ctx context.Context, cfg *rest.Config, o options) *ControlPlane {
+	tb.Helper()
 	cp := &ControlPlane{Config: cfg, Ctx: ctx}
 	cp.Kube = kubernetes.NewForConfigOrDie(cfg)
 	cp.Dynamic = dynamic.NewForConfigOrDie(cfg)

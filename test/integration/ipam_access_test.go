@@ -35,6 +35,9 @@ func TestIPAMAccess(t *testing.T) {
 
 	t.Run("namespace not allowed is refused with an Event", func(t *testing.T) {
 		pod := apiPod(t, cp, "intruder", "sneaky", map[string]string{v1alpha1.AnnotationIPPools: "shop-pool"}, nil)
+		if err := a.Check(pod, nodes[0]); ipam.ReasonOf(err) != ipam.ReasonNamespaceNotAllowed {
+			t.Fatalf("Check: want NamespaceNotAllowed, got %v", err)
+		}
 		_, err := a.Allocate(cp.Ctx, ipam.Request{Pod: pod, Node: nodes[0]})
 		if ipam.ReasonOf(err) != ipam.ReasonNamespaceNotAllowed || !strings.Contains(err.Error(), `"intruder"`) || !strings.Contains(err.Error(), `"shop-pool"`) {
 			t.Fatalf("want NamespaceNotAllowed naming namespace and pool, got %v", err)
@@ -52,7 +55,14 @@ func TestIPAMAccess(t *testing.T) {
 		}
 	})
 	t.Run("pool does not reach the node", func(t *testing.T) {
-		_, err := a.Allocate(cp.Ctx, ipam.Request{Pod: memPod("shop", "far", map[string]string{v1alpha1.AnnotationIPPools: "shop-pool"}), Node: nodes[1]})
+		far := memPod("shop", "far", map[string]string{v1alpha1.AnnotationIPPools: "shop-pool"})
+		if err := a.Check(far, nodes[0]); err != nil {
+			t.Fatalf("Check on a reached node: %v", err)
+		}
+		if err := a.Check(far, nodes[1]); ipam.ReasonOf(err) != ipam.ReasonNodeNotReached {
+			t.Fatalf("Check: want NodeNotReached, got %v", err)
+		}
+		_, err := a.Allocate(cp.Ctx, ipam.Request{Pod: far, Node: nodes[1]})
 		if ipam.ReasonOf(err) != ipam.ReasonNodeNotReached || !strings.Contains(err.Error(), nodes[1].Name) {
 			t.Fatalf("want NodeNotReached, got %v", err)
 		}
@@ -83,6 +93,10 @@ func TestIPAMAccess(t *testing.T) {
 			t.Fatalf("static IP: %v, %v", c, err)
 		}
 		thief := apiPod(t, cp, "shop", "static-2", map[string]string{v1alpha1.AnnotationIPAddress: "10.40.0.15"}, nil)
+		harness.Eventually(t, 10*time.Second, func() (bool, error) {
+			err := a.Check(thief, nodes[0])
+			return ipam.ReasonOf(err) == ipam.ReasonIPHeld, err
+		}, "Check to refuse the held IP")
 		_, err = a.Allocate(cp.Ctx, ipam.Request{Pod: thief, Node: nodes[0]})
 		if ipam.ReasonOf(err) != ipam.ReasonIPHeld || !strings.Contains(err.Error(), "shop/static-1") {
 			t.Fatalf("want IPHeld naming shop/static-1, got %v", err)

@@ -91,8 +91,11 @@ func TestIPAMConcurrentExhaustion(t *testing.T) {
 		}
 	}
 	for _, a := range allocs {
-		if f := a.Free("load-a") + a.Free("load-b"); f != 0 {
-			t.Errorf("allocator reports %d free IPs after exhaustion", f)
+		harness.Eventually(t, 10*time.Second, func() (bool, error) {
+			return a.Free("load-a")+a.Free("load-b") == 0, nil
+		}, "allocators to report no free IP")
+		if err := a.Check(memPod("load", "one-more", ann), nil); ipam.ReasonOf(err) != ipam.ReasonPoolExhausted {
+			t.Errorf("Check after exhaustion: want PoolExhausted, got %v", err)
 		}
 	}
 }

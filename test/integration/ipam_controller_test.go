@@ -3,11 +3,16 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -181,7 +186,8 @@ func TestIPAMReleasePolicies(t *testing.T) {
 }
 
 // TestIPAMGarbageCollection: leaked ephemeral claims (pod deleted while no controller ran, pod on a
-// deleted node, DEL never called for a finished pod) are freed; a young Reserved claim, a live
+// deleted node, DEL never called for a finished pod, a Reserved claim long past its window, an
+// unbound duplicate of a live pod's claim) are freed; a young Reserved claim, a live
 // pod's claim and sticky claims (a live static pod's, a Never claim whose pod is gone) are never
 // touched. Also checks pool status counts.
 func TestIPAMGarbageCollection(t *testing.T) {
@@ -198,6 +204,8 @@ func TestIPAMGarbageCollection(t *testing.T) {
 		}
 		return c
 	}
+	// The static IP first, before a random pick takes it.
+	static := alloc(apiPod(t, cp, "gc", "static", map[string]string{v1alpha1.AnnotationIPAddress: "10.70.0.20"}, nil), nodes[1], v1alpha1.PhaseBound)
 	// Leaks.
 	gone := alloc(memPod("gc", "deleted-unseen", nil), nodes[0], v1alpha1.PhaseBound)
 	ghost := apiPod(t, cp, "gc", "on-dead-node", nil, nil)
@@ -215,12 +223,26 @@ func TestIPAMGarbageCollection(t *testing.T) {
 	young := alloc(memPod("gc", "being-scheduled", nil), nodes[1], v1alpha1.PhaseReserved)
 	live := apiPod(t, cp, "gc", "live", nil, nil)
 	liveClaim := alloc(live, nodes[1], v1alpha1.PhaseBound)
-	static := alloc(apiPod(t, cp, "gc", "static", map[string]string{v1alpha1.AnnotationIPAddress: "10.70.0.20"}, nil), nodes[1], v1alpha1.PhaseBound)
 	never := alloc(memPod("gc", "never", map[string]string{v1alpha1.AnnotationIPPolicy: "sticky", v1alpha1.AnnotationIPRelease: "Never"}), nodes[1], v1alpha1.PhaseBound)
 
+	// A second, unbound claim for the live pod (two allocators racing): a duplicate to free.
+	dup := liveClaim.DeepCopy()
+	dup.ObjectMeta = metav1.ObjectMeta{Name: "10.70.0.200", Labels: liveClaim.Labels}
+	dup.Spec.IP = "10.70.0.200"
+	dup.Status.Phase = v1alpha1.PhaseReserved
+	dup.Status.ReservedAt = &metav1.Time{Time: time.Now().Add(-time.Hour)}
+	dup, err := cp.Ecloud.IPClaims().Create(cp.Ctx, dup, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	startIPController(t, cp, testControllerOptions())
-	leaked := []*v1alpha1.IPClaim{gone, onDeadNode, finishedClaim, oldReservation}
+	leaked := []*v1alpha1.IPClaim{gone, onDeadNode, finishedClaim, oldReservation, dup}
 	kept := []*v1alpha1.IPClaim{young, liveClaim, static, never}
+	harness.Eventually(t, 30*time.Second, func() (bool, error) {
+		_, err := cp.Ecloud.IPClaims().Get(cp.Ctx, dup.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), err
+	}, "the duplicate claim to be freed")
 	harness.Eventually(t, 30*time.Second, func() (bool, error) {
 		claims := claimsByIP(t, cp)
 		for _, c := range leaked {
@@ -250,13 +272,15 @@ func TestIPAMGarbageCollection(t *testing.T) {
 }
 
 // TestIPAMPoolStatusConditions: LowOnIPs when under 10% is free, Overlapping on the younger of
-// two overlapping pools.
+// two overlapping pools; /healthz and /metrics (free IPs per pool, allocations) are served.
 func TestIPAMPoolStatusConditions(t *testing.T) {
 	cp := harness.Start(t)
 	a := ipamAllocator(t, cp)
 	ipamNamespace(t, cp, "st", nil, nil)
 	ipamPool(t, cp, rangePool("small", "10.80.0.0/24", "10.80.0.10", 10), a)
-	startIPController(t, cp, testControllerOptions())
+	opts := testControllerOptions()
+	opts.BindAddress = freeLoopbackAddr(t)
+	startIPController(t, cp, opts)
 	ipamPool(t, cp, rangePool("younger", "10.80.0.0/25", "10.80.0.100", 10), a)
 	for i := 0; i < 10; i++ {
 		if _, err := a.Allocate(cp.Ctx, ipam.Request{Pod: memPod("st", fmt.Sprintf("p%d", i), map[string]string{v1alpha1.AnnotationIPPools: "small"})}); err != nil {
@@ -276,6 +300,39 @@ func TestIPAMPoolStatusConditions(t *testing.T) {
 	cond("small", v1alpha1.PoolOverlapping, false)
 	cond("younger", v1alpha1.PoolOverlapping, true)
 	cond("younger", v1alpha1.PoolReady, false)
+
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + opts.BindAddress + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get("/healthz"); code != http.StatusOK || body != "ok" {
+		t.Fatalf("/healthz: %d %q", code, body)
+	}
+	harness.Eventually(t, 10*time.Second, func() (bool, error) {
+		code, body := get("/metrics")
+		for _, want := range []string{`ecloud_ipam_pool_free_ips{pool="small"} 0`, `ecloud_ipam_allocations_total{mode="Ephemeral",pool="small"}`,
+			"ecloud_ipam_allocation_duration_seconds_bucket", "ecloud_ipam_gc_suspected_claims"} {
+			if code != http.StatusOK || !strings.Contains(body, want) {
+				return false, fmt.Errorf("/metrics (%d) lacks %s", code, want)
+			}
+		}
+		return true, nil
+	}, "metrics served")
+}
+
+// freeLoopbackAddr returns a loopback address with a port free at the time of the call.
+func freeLoopbackAddr(tb testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func bindPod(tb testing.TB, cp *harness.ControlPlane, pod *corev1.Pod, node string) {
@@ -298,4 +355,41 @@ func backdate(tb testing.TB, cp *harness.ControlPlane, c *v1alpha1.IPClaim, d ti
 	if _, err := cp.Ecloud.IPClaims().Update(cp.Ctx, cur, metav1.UpdateOptions{}); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// TestIPAMControllerLeaderElection: of two IP controllers only the Lease holder works; when it
+// stops, the other takes the Lease over and keeps pool status.
+func TestIPAMControllerLeaderElection(t *testing.T) {
+	cp := harness.Start(t)
+	holder := func() string {
+		l, err := cp.Kube.CoordinationV1().Leases("default").Get(cp.Ctx, "ecloud-ip-controller", metav1.GetOptions{})
+		if err != nil || l.Spec.HolderIdentity == nil {
+			return ""
+		}
+		return *l.Spec.HolderIdentity
+	}
+	oa, ob := testControllerOptions(), testControllerOptions()
+	oa.Identity, ob.Identity = "replica-a", "replica-b"
+	stopA := startIPController(t, cp, oa)
+	harness.Eventually(t, 20*time.Second, func() (bool, error) { return holder() == "replica-a", nil }, "replica-a to lead")
+	startIPController(t, cp, ob)
+	ipamPool(t, cp, rangePool("led", "10.85.0.0/24", "10.85.0.10", 10))
+	poolTotal := func() int64 {
+		p, err := cp.Ecloud.IPPools().Get(cp.Ctx, "led", metav1.GetOptions{})
+		if err != nil {
+			return -1
+		}
+		return p.Status.Total
+	}
+	harness.Eventually(t, 20*time.Second, func() (bool, error) { return poolTotal() == 10, nil }, "the leader to write pool status")
+	if h := holder(); h != "replica-a" {
+		t.Fatalf("lease holder %q, want replica-a", h)
+	}
+	stopA()
+	harness.Eventually(t, 30*time.Second, func() (bool, error) { return holder() == "replica-b", nil }, "replica-b to take over")
+	ipamPool(t, cp, rangePool("after", "10.86.0.0/24", "10.86.0.10", 7))
+	harness.Eventually(t, 20*time.Second, func() (bool, error) {
+		p, err := cp.Ecloud.IPPools().Get(cp.Ctx, "after", metav1.GetOptions{})
+		return err == nil && p.Status.Total == 7, err
+	}, "the new leader to write pool status")
 }

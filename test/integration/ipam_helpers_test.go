@@ -26,7 +26,7 @@ import (
 
 // ipamAllocator builds an Allocator on its own informers (as a separate process would) with an
 // event recorder, and waits until it has synced.
-func ipamAllocator(tb testing.TB, cp *harness.ControlPlane) *ipam.Allocator {
+func ipamAllocator(tb testing.TB, cp *harness.ControlPlane, configure ...func(*ipam.Config)) *ipam.Allocator {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(cp.Ctx)
 	pools := client.NewIPPoolInformer(cp.Ecloud, 0)
@@ -36,10 +36,14 @@ func ipamAllocator(tb testing.TB, cp *harness.ControlPlane) *ipam.Allocator {
 	nsLister := nsInf.Lister()
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cp.Kube.CoreV1().Events("")})
-	a, err := ipam.New(ipam.Config{
+	cfg := ipam.Config{
 		Claims: cp.Ecloud.IPClaims(), Pools: pools, ClaimsInformer: claims, Namespaces: nsLister,
 		Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "ecloud-ipam-test"}),
-	})
+	}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	a, err := ipam.New(cfg)
 	if err != nil {
 		cancel()
 		tb.Fatal(err)

@@ -1,11 +1,14 @@
 package integration
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/utils/ptr"
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
@@ -42,7 +45,8 @@ func ipamStatefulSet(tb testing.TB, cp *harness.ControlPlane, ns, name string, r
 func TestIPAMStickyFollowsPod(t *testing.T) {
 	cp := harness.Start(t)
 	nodes := cp.CreateNodes(t, harness.TwoDatacenters(1))
-	a1, a2 := ipamAllocator(t, cp), ipamAllocator(t, cp)
+	a1 := ipamAllocator(t, cp, func(c *ipam.Config) { c.RecordAllocations = true })
+	a2 := ipamAllocator(t, cp)
 	ipamNamespace(t, cp, "shop", nil, nil)
 	ipamPool(t, cp, rangePool("both-dcs", "10.30.0.0/24", "10.30.0.10", 50, func(s *v1alpha1.IPPoolSpec) { s.Default = true }), a1, a2)
 	set := ipamStatefulSet(t, cp, "shop", "db", 3, nil)
@@ -56,6 +60,11 @@ func TestIPAMStickyFollowsPod(t *testing.T) {
 		reserved.Spec.Owner.Kind != "StatefulSet" || ptr.Deref(reserved.Spec.Owner.Ordinal, -1) != 0 {
 		t.Fatalf("claim spec %+v: want Sticky OnScaleDown StatefulSet ordinal 0", reserved.Spec)
 	}
+	sel := fields.Set{"involvedObject.uid": string(pod.UID), "reason": "IPAllocated"}.AsSelector().String()
+	harness.Eventually(t, 10*time.Second, func() (bool, error) {
+		evs, err := cp.Kube.CoreV1().Events("shop").List(cp.Ctx, metav1.ListOptions{FieldSelector: sel})
+		return err == nil && len(evs.Items) == 1 && strings.Contains(evs.Items[0].Message, reserved.Spec.IP), err
+	}, "an IPAllocated Event on db-0")
 	bound, err := a1.Bind(cp.Ctx, pod, nodes[0], "sandbox-1")
 	if err != nil {
 		t.Fatal(err)
@@ -71,6 +80,9 @@ func TestIPAMStickyFollowsPod(t *testing.T) {
 
 	forceDeletePod(t, cp, "shop", "db-0")
 	moved := apiPod(t, cp, "shop", "db-0", nil, setOwner("db", set.UID))
+	if err := a2.Check(moved, nodes[1]); err != nil {
+		t.Fatalf("Check for the moved pod: %v", err)
+	}
 	got, err := a2.Allocate(cp.Ctx, ipam.Request{Pod: moved, Node: nodes[1], Phase: v1alpha1.PhaseBound, ContainerID: "sandbox-2"})
 	if err != nil {
 		t.Fatal(err)

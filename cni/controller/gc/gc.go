@@ -131,7 +131,7 @@ func (c *Controller) Scan(ctx context.Context) error {
 		if s.seen < 2 || now.Sub(s.first) < c.cfg.Grace {
 			continue
 		}
-		v, err := release.Confirm(ctx, c.kube, cl, o)
+		v, err := release.Confirm(ctx, c.kube, c.claims, cl, o)
 		if err != nil {
 			errs = append(errs, err)
 			continue

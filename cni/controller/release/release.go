@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	appsinformers "k8s.io/client-go/informers/apps/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
@@ -153,6 +154,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 func (c *Controller) observe(cl *v1alpha1.IPClaim) (ipam.Observation, error) {
 	o := ipam.Observation{Now: time.Now(), ReservationWindow: c.window}
 	ow := cl.Spec.Owner
+	o.Siblings = ipam.ClaimsByIndex(c.claimInf, ipam.IndexOwner, ipam.OwnerKey(ow.Namespace, ow.PodName))
 	pod, err := c.pods.Pods(ow.Namespace).Get(ow.PodName)
 	if err == nil {
 		o.Pod = pod
@@ -170,10 +172,22 @@ func (c *Controller) observe(cl *v1alpha1.IPClaim) (ipam.Observation, error) {
 	return o, nil
 }
 
-// Confirm re-reads the pod and the StatefulSet of a claim's owner from the apiserver (not a cache)
-// and decides again. Exported for the gc controller, which confirms the same way.
-func Confirm(ctx context.Context, kube kubernetes.Interface, cl *v1alpha1.IPClaim, o ipam.Observation) (ipam.Verdict, error) {
+// Confirm re-reads the pod and the StatefulSet of a claim's owner (and, to judge a duplicate, the
+// owner's claims) from the apiserver, not a cache, and decides again. Exported for the gc
+// controller, which confirms the same way.
+func Confirm(ctx context.Context, kube kubernetes.Interface, claims ipam.ClaimClient, cl *v1alpha1.IPClaim, o ipam.Observation) (ipam.Verdict, error) {
 	ow := cl.Spec.Owner
+	if ipam.Duplicate(cl, o.Siblings) {
+		sel := labels.SelectorFromSet(labels.Set{ipam.LabelOwner: ipam.OwnerHash(ow.Namespace, ow.PodName)}).String()
+		list, err := claims.List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return ipam.Verdict{}, fmt.Errorf("confirm claims of %s/%s: %w", ow.Namespace, ow.PodName, err)
+		}
+		o.Siblings = nil
+		for i := range list.Items {
+			o.Siblings = append(o.Siblings, &list.Items[i])
+		}
+	}
 	pod, err := kube.CoreV1().Pods(ow.Namespace).Get(ctx, ow.PodName, metav1.GetOptions{})
 	switch {
 	case err == nil:
@@ -245,7 +259,7 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 	if cl.Spec.Mode == v1alpha1.ModeEphemeral && o.Pod == nil && !c.deletionObserved(cl.Status.PodUID) {
 		return nil
 	}
-	v, err = Confirm(ctx, c.kube, cl, o)
+	v, err = Confirm(ctx, c.kube, c.claims, cl, o)
 	if err != nil || !v.Release {
 		return err
 	}

@@ -1,0 +1,176 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/utils/ptr"
+
+	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
+	"github.com/ecloud-io/ecloud/cni/ipam"
+	"github.com/ecloud-io/ecloud/test/harness"
+)
+
+// ipamBenchShape is one load shape: workloads × podsPerWorkload pods, allocated by `workers`
+// goroutines (one per workload when workers is 0).
+type ipamBenchShape struct {
+	name            string
+	workers         int
+	workloads       int
+	podsPerWorkload int
+}
+
+// ipamBenchResult is what one shape measured.
+type ipamBenchResult struct {
+	allocsPerSec, releasesPerSec float64
+	// allocsPerCPUSec is allocations per CPU-second of this whole process (apiserver, etcd and
+	// allocator all run in it): what the shape would reach per dedicated core on a shared machine.
+	allocsPerCPUSec float64
+	p50, p99        time.Duration
+}
+
+// processCPU is the user+system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkIPAM allocates and then releases IPs through the real apiserver with the allocator at
+// concurrency 1, 16 and 64, and in the "100 workloads × 10 pods" shape (one goroutine per
+// Deployment, its 10 pods one after the other). Each shape runs once whatever b.N (use
+// -benchtime=1x); `make bench-ipam` prints the RESULT lines of the 100×10 shape last. Pods exist
+// only in memory: the cost measured is the allocator's and the apiserver's.
+func BenchmarkIPAM(b *testing.B) {
+	cp := harness.Start(b)
+	a := ipamAllocator(b, cp)
+	ipamNamespace(b, cp, "bench", nil, nil)
+	ipamPool(b, cp, rangePool("bench", "10.96.0.0/16", "10.96.0.10", 8192, func(s *v1alpha1.IPPoolSpec) { s.Default = true }), a)
+	shapes := []ipamBenchShape{
+		{"concurrency=1", 1, 1, 300},
+		{"concurrency=16", 16, 1, 2000},
+		{"concurrency=64", 64, 1, 2000},
+		{"workloads=100x10", 0, 100, 10},
+	}
+	results := map[string]ipamBenchResult{}
+	for _, s := range shapes {
+		b.Run(s.name, func(b *testing.B) {
+			r := runIPAMBenchShape(b, cp, a, s)
+			results[s.name] = r
+			b.ReportMetric(r.allocsPerSec, "allocs/s")
+			b.ReportMetric(float64(r.p99.Microseconds())/1000, "p99-ms")
+			b.ReportMetric(r.releasesPerSec, "releases/s")
+		})
+	}
+	out := os.Stdout
+	for _, s := range shapes {
+		r := results[s.name]
+		fmt.Fprintf(out, "ipam %-18s allocs/s=%7.1f p50=%6.1fms p99=%6.1fms releases/s=%7.1f allocs/cpu-s=%7.1f\n", s.name, r.allocsPerSec,
+			float64(r.p50.Microseconds())/1000, float64(r.p99.Microseconds())/1000, r.releasesPerSec, r.allocsPerCPUSec)
+	}
+	headline := results["workloads=100x10"]
+	fmt.Fprintf(out, "RESULT ipam_allocs_per_cpu_sec=%.0f\n", headline.allocsPerCPUSec)
+	fmt.Fprintf(out, "RESULT ipam_allocs_per_sec=%.0f\n", headline.allocsPerSec)
+	fmt.Fprintf(out, "RESULT ipam_alloc_p99_ms=%.1f\n", float64(headline.p99.Microseconds())/1000)
+}
+
+func runIPAMBenchShape(b *testing.B, cp *harness.ControlPlane, a *ipam.Allocator, s ipamBenchShape) ipamBenchResult {
+	type job struct{ pods []*corev1.Pod }
+	var jobs []job
+	for w := 0; w < s.workloads; w++ {
+		name := fmt.Sprintf("%s-%d", "app", w)
+		hash := string(uuid.NewUUID())[:8]
+		var j job
+		for i := 0; i < s.podsPerWorkload; i++ {
+			p := memPod("bench", fmt.Sprintf("%s-%s-%d", name, hash, i), nil)
+			p.Labels = map[string]string{appsv1.DefaultDeploymentUniqueLabelKey: hash}
+			p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: name + "-" + hash, Controller: ptr.To(true)}}
+			j.pods = append(j.pods, p)
+		}
+		jobs = append(jobs, j)
+	}
+	if s.workers > 0 { // one pool of pods shared by the workers
+		var all []*corev1.Pod
+		for _, j := range jobs {
+			all = append(all, j.pods...)
+		}
+		jobs = nil
+		for w := 0; w < s.workers; w++ {
+			var j job
+			for i := w; i < len(all); i += s.workers {
+				j.pods = append(j.pods, all[i])
+			}
+			jobs = append(jobs, j)
+		}
+	}
+	var mu sync.Mutex
+	var lat []time.Duration
+	var claims []*v1alpha1.IPClaim
+	run := func(f func(j job)) time.Duration {
+		var wg sync.WaitGroup
+		start := time.Now()
+		for _, j := range jobs {
+			wg.Add(1)
+			go func() { defer wg.Done(); f(j) }()
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	b.ResetTimer()
+	cpu0 := processCPU()
+	allocTime := run(func(j job) {
+		for _, p := range j.pods {
+			t0 := time.Now()
+			c, err := a.Allocate(cp.Ctx, ipam.Request{Pod: p})
+			d := time.Since(t0)
+			if err != nil {
+				b.Errorf("allocate %s: %v", p.Name, err)
+				return
+			}
+			mu.Lock()
+			lat, claims = append(lat, d), append(claims, c)
+			mu.Unlock()
+		}
+	})
+	allocCPU := processCPU() - cpu0
+	byPod := map[string]*v1alpha1.IPClaim{}
+	for _, c := range claims {
+		byPod[c.Spec.Owner.PodName] = c
+	}
+	releaseTime := run(func(j job) {
+		for _, p := range j.pods {
+			if c := byPod[p.Name]; c != nil {
+				if err := a.Release(cp.Ctx, c, "bench"); err != nil {
+					b.Errorf("release %s: %v", c.Name, err)
+				}
+			}
+		}
+	})
+	b.StopTimer()
+	// Wait until the allocator's view has caught up, so the next shape starts from an empty pool.
+	harness.Eventually(b, 60*time.Second, func() (bool, error) { return a.Free("bench") == 8192, nil }, "bench pool free again")
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(float64(len(lat))*p))]
+	}
+	return ipamBenchResult{
+		allocsPerSec:    float64(len(claims)) / allocTime.Seconds(),
+		releasesPerSec:  float64(len(claims)) / releaseTime.Seconds(),
+		allocsPerCPUSec: float64(len(claims)) / max(allocCPU.Seconds(), 1e-3),
+		p50:             pct(0.50), p99: pct(0.99),
+	}
+}
