@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -87,12 +88,20 @@ func TestIPAMAccess(t *testing.T) {
 		}
 	})
 	t.Run("IP held by another pod's sticky claim", func(t *testing.T) {
-		owner := memPod("shop", "static-1", map[string]string{v1alpha1.AnnotationIPAddress: "10.40.0.15"})
+		// Earlier subtests drew random IPs of shop-pool: ask for one that is still free.
+		held := claimsByIP(t, cp)
+		static := ""
+		for i := 10; i < 30 && static == ""; i++ {
+			if ip := fmt.Sprintf("10.40.0.%d", i); held[ip] == nil {
+				static = ip
+			}
+		}
+		owner := memPod("shop", "static-1", map[string]string{v1alpha1.AnnotationIPAddress: static})
 		c, err := a.Allocate(cp.Ctx, ipam.Request{Pod: owner, Node: nodes[0]})
-		if err != nil || c.Spec.IP != "10.40.0.15" || c.Spec.Mode != v1alpha1.ModeSticky || c.Spec.Owner.Kind != "Static" {
+		if err != nil || c.Spec.IP != static || c.Spec.Mode != v1alpha1.ModeSticky || c.Spec.Owner.Kind != "Static" {
 			t.Fatalf("static IP: %v, %v", c, err)
 		}
-		thief := apiPod(t, cp, "shop", "static-2", map[string]string{v1alpha1.AnnotationIPAddress: "10.40.0.15"}, nil)
+		thief := apiPod(t, cp, "shop", "static-2", map[string]string{v1alpha1.AnnotationIPAddress: static}, nil)
 		harness.Eventually(t, 10*time.Second, func() (bool, error) {
 			err := a.Check(thief, nodes[0])
 			return ipam.ReasonOf(err) == ipam.ReasonIPHeld, err
