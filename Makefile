@@ -48,12 +48,20 @@ bench: $(BENCHES) ## run every bench-* target
 	@[ -n "$(BENCHES)" ] || echo "bench: no benchmarks yet"
 
 .PHONY: up
-up: ## start the local two-datacenter cluster on real kubelets (not yet: see issue "make up")
-	@echo "make up: not implemented yet — the local two-datacenter cluster lands with the manifests/e2e issue." >&2; exit 2
+up: ## start the local two-datacenter cluster on real kubelets (root; see hack/cluster/lib.sh)
+	@hack/cluster/up.sh
 
 .PHONY: down
-down: ## stop the local cluster and remove everything it made (not yet)
-	@echo "make down: not implemented yet — nothing was started by make up." >&2; exit 2
+down: ## stop the local cluster and remove everything make up made (safe to repeat)
+	@hack/cluster/down.sh
+
+.PHONY: kube-binaries
+kube-binaries: ## build kube-*, kubelet, kubectl, etcd and the CNI reference plugins into bin/ (incremental)
+	@hack/build-k8s.sh
+
+.PHONY: images
+images: build ## build the OCI image tarballs (pause, workload, ecloud components) into _out/images/
+	@hack/build-images.sh
 
 .PHONY: clean
 clean: ## remove build outputs

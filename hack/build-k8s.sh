@@ -39,6 +39,9 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 k8s_ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
 go_version=$($GO env GOVERSION)
+# Host binaries (not packed into images): built with the go command's default cgo setting and
+# without -trimpath, i.e. with the same cache keys as `go test ./test/...`, which already compiled
+# most of the apiserver, scheduler and controller packages; that saves minutes on 2 cores.
 
 # build NAME STAMP CMD... : run CMD unless bin/NAME exists and its stamp equals STAMP.
 build() {
@@ -57,10 +60,10 @@ for b in "${ALL[@]}"; do
   case "$b" in
     kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | kube-proxy | kubectl)
       build "$b" "$k8s_version $go_version $k8s_ldflags" \
-        env CGO_ENABLED=0 $GO build -trimpath -ldflags "$k8s_ldflags" -o "$BIN/$b" "k8s.io/kubernetes/cmd/$b" ;;
+        $GO build -ldflags "$k8s_ldflags" -o "$BIN/$b" "k8s.io/kubernetes/cmd/$b" ;;
     etcd)
       build etcd "$etcd_version $go_version" \
-        env CGO_ENABLED=0 $GO build -trimpath -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3 ;;
+        $GO build -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3 ;;
     cni/*)
       p=${b#cni/}
       case "$p" in host-local) dir=ipam ;; portmap) dir=meta ;; *) dir=main ;; esac
