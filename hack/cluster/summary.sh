@@ -18,7 +18,8 @@ k get pods -A --field-selector=status.phase=Running -o go-template='{{range .ite
   $2 ~ /^ReplicaSet\// { w = $1 "/" substr($2, 12); sub(/-[a-z0-9]+$/, "", w) }
   $2 !~ /^ReplicaSet\// { w = $1 "/" substr($2, index($2, "/") + 1) }
   { c[w, zone[$3]]++; ws[w] = 1; ips[w] = ips[w] " " $4 "=" $5 "@" zone[$3] }
-  END { for (w in ws) { printf "  %-40s dc-a=%d dc-b=%d\n", w, c[w, "dc-a"], c[w, "dc-b"]; print "     " ips[w] } }' | sort
+  END { for (w in ws) printf "  %-40s dc-a=%d dc-b=%d\t%s\n", w, c[w, "dc-a"], c[w, "dc-b"], ips[w] }' |
+  sort | awk -F'\t' '{print $1; n = split($2, p, " "); for (i = 1; i <= n; i++) print "      " p[i]}'
 if k get crd ippools.network.ecloud.io >/dev/null 2>&1; then
   echo "== IP pools"
   k get ippools --no-headers 2>/dev/null | sed 's/^/  /'

@@ -129,7 +129,7 @@ temp_cni() {
   "cniVersion": "1.0.0",
   "name": "temporary",
   "plugins": [
-    {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false,
+    {"type": "bridge", "bridge": "cni0", "isGateway": true, "isDefaultGateway": true, "ipMasq": false,
      "ipam": {"type": "host-local", "ranges": [[{"subnet": "${TEMP_POD_CIDR[$h]}"}]],
               "dataDir": "$WORKDIR/hosts/$h/cni-ipam"}},
     {"type": "portmap", "capabilities": {"portMappings": true}}
