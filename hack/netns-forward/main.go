@@ -13,11 +13,10 @@ import (
 	"log"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/ecloud-io/ecloud/test/netns"
 )
 
 func main() {
@@ -50,7 +49,7 @@ func main() {
 // forward dials target from inside ns and copies both ways until either side closes.
 func forward(c net.Conn, ns *os.File, target string) {
 	defer c.Close()
-	up, err := dialIn(ns, target)
+	up, err := netns.Dial(ns, target, 5*time.Second)
 	if err != nil {
 		log.Printf("netns-forward: %v", err)
 		return
@@ -68,33 +67,4 @@ func forward(c net.Conn, ns *os.File, target string) {
 	go pipe(up, c)
 	go pipe(c, up)
 	wg.Wait()
-}
-
-// dialIn creates the socket inside ns: a socket belongs to the namespace of the thread that
-// created it, so the dial runs on a locked thread switched into ns and back.
-func dialIn(ns *os.File, target string) (net.Conn, error) {
-	runtime.LockOSThread()
-	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-	if err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("open own netns: %w", err)
-	}
-	defer orig.Close()
-	if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("enter netns %s: %w", ns.Name(), err)
-	}
-	conn, dialErr := net.DialTimeout("tcp", target, 5*time.Second)
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		// The thread stays locked and is discarded when this goroutine ends.
-		if conn != nil {
-			conn.Close()
-		}
-		return nil, fmt.Errorf("return from netns %s: %w", ns.Name(), err)
-	}
-	runtime.UnlockOSThread()
-	if dialErr != nil {
-		return nil, fmt.Errorf("dial %s in %s: %w", target, ns.Name(), dialErr)
-	}
-	return conn, nil
 }
