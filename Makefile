@@ -55,6 +55,10 @@ up: ## start the local two-datacenter cluster on real kubelets (root; see hack/c
 down: ## stop the local cluster and remove everything make up made (safe to repeat)
 	@hack/cluster/down.sh
 
+.PHONY: e2e
+e2e: ## end-to-end tests on the local cluster (root; reuses a running make up, else brings one up and down)
+	ECLOUD_E2E=1 $(GO) test -count=1 -v -timeout 60m ./test/e2e/
+
 .PHONY: kube-binaries
 kube-binaries: ## build kube-*, kubelet, kubectl, etcd and the CNI reference plugins into bin/ (incremental)
 	@hack/build-k8s.sh

@@ -1,0 +1,170 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// cluster is the local two-host cluster of make up (hack/cluster), used by the e2e tests.
+type cluster struct {
+	root, workdir, prefix string
+	kube                  *kubernetes.Clientset
+	// startedHere: this test ran make up, so it also runs make down and checks what is left.
+	startedHere bool
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// localCluster skips unless the e2e tests may run here, then reuses a running make-up cluster or
+// starts one with the same script make up runs.
+func localCluster(t *testing.T) *cluster {
+	t.Helper()
+	if os.Getenv("ECLOUD_E2E") != "1" {
+		t.Skip("end-to-end test on a real two-host cluster (make up): opt in with ECLOUD_E2E=1 (make e2e); " +
+			"kept out of make test until the ecloud components land and a cold run fits in its budget")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: make up creates network and mount namespaces, cgroups and runs containerd")
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{root: root, workdir: envOr("WORKDIR", filepath.Join(root, "_work")), prefix: envOr("PREFIX", "eup")}
+	kubeconfig := filepath.Join(c.workdir, "kubeconfig")
+	if _, err := os.Stat(filepath.Join(c.workdir, "state", "up")); err == nil && c.connect(kubeconfig) == nil && c.ready() == nil {
+		t.Logf("reusing the running cluster (%s); it is left running", kubeconfig)
+		return c
+	}
+	c.startedHere = true
+	start := time.Now()
+	out, err := c.script(45*time.Minute, "up.sh")
+	t.Logf("make up (%s):\n%s", time.Since(start).Round(time.Second), tail(out, 40))
+	if err != nil {
+		c.down(t)
+		t.Fatalf("make up: %v", err)
+	}
+	if err := c.connect(kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (c *cluster) connect(kubeconfig string) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+	}
+	cfg.Timeout = 30 * time.Second
+	c.kube, err = kubernetes.NewForConfig(cfg)
+	return err
+}
+
+func (c *cluster) ready() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := c.kube.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	return err
+}
+
+// script runs hack/cluster/NAME and returns its combined output.
+func (c *cluster) script(timeout time.Duration, name string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(c.root, "hack", "cluster", name))
+	cmd.Dir = c.root
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func (c *cluster) down(t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	out, err := c.script(5*time.Minute, "down.sh")
+	t.Logf("make down (%s):\n%s", time.Since(start).Round(time.Second), tail(out, 20))
+	if err != nil {
+		t.Errorf("make down: %v", err)
+	}
+}
+
+// leftovers lists what of the cluster is still on the machine: network namespaces, cgroups,
+// processes, mounts and state.
+func (c *cluster) leftovers() []string {
+	var left []string
+	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil {
+		for _, l := range strings.Split(string(out), "\n") {
+			if name, _, _ := strings.Cut(l, " "); strings.HasPrefix(name, c.prefix+"-") {
+				left = append(left, "netns "+name)
+			}
+		}
+	}
+	if m, _ := filepath.Glob("/sys/fs/cgroup/*/" + c.prefix); len(m) > 0 {
+		left = append(left, fmt.Sprintf("cgroups %v", m))
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/" + c.prefix); err == nil {
+		left = append(left, "cgroup /sys/fs/cgroup/"+c.prefix)
+	}
+	if mounts, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		for _, l := range strings.Split(string(mounts), "\n") {
+			if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], c.workdir+"/") {
+				left = append(left, "mount "+f[4])
+			}
+		}
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(b, []byte(c.workdir+"/")) {
+			left = append(left, fmt.Sprintf("process %s: %s", filepath.Base(filepath.Dir(p)), bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
+		}
+	}
+	for _, p := range []string{"state", "hosts", "cp", "pki", "kubeconfig"} {
+		if _, err := os.Stat(filepath.Join(c.workdir, p)); err == nil {
+			left = append(left, "file "+filepath.Join(c.workdir, p))
+		}
+	}
+	return left
+}
+
+// poll calls cond every 500 ms until it returns true, an error other than "not yet", or timeout.
+func poll(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
+	t.Helper()
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		ok, err := cond(ctx)
+		if err != nil {
+			last = err
+			return false, nil
+		}
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, last)
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
