@@ -14,14 +14,15 @@ T0=$(now)
 [ -d "$STATE" ] || { log "nothing to remove (no $STATE)"; exit 0; }
 
 alive() { local p; p=$(cat "$STATE/$1.pid" 2>/dev/null) && kill -0 "$p" 2>/dev/null; }
-# stop NAME...: SIGTERM the recorded pids, wait up to 10 s, then SIGKILL
+# stop NAME...: SIGTERM the recorded pids, wait up to 3 s, then SIGKILL. Nothing they keep is
+# reused (etcd data, containers and sandboxes are all removed), so a graceful stop buys nothing.
 stop() {
   local n p pids=()
   for n in "$@"; do
     p=$(cat "$STATE/$n.pid" 2>/dev/null) || continue
     kill -0 "$p" 2>/dev/null && kill "$p" && pids+=("$p")
   done
-  for _ in $(seq 50); do
+  for _ in $(seq 15); do
     local left=0
     for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && left=1; done
     [ $left = 0 ] && break
@@ -33,7 +34,7 @@ stop() {
 
 # 1. the hosts: kubelet and kube-proxy first (nothing restarts containers), then OVS cleanly
 #    (exit --cleanup deletes its datapath taps), then containerd.
-for h in "${HOSTS[@]}"; do stop "kubelet-$h" "kube-proxy-$h"; done
+stop "${HOSTS[@]/#/kubelet-}" "${HOSTS[@]/#/kube-proxy-}"
 for h in "${HOSTS[@]}"; do
   if alive "ovs-vswitchd-$h" && [ -n "$(host_pid "$h")" ]; then
     timeout 10 nsenter --target "$(host_pid "$h")" --mount --net -- \
@@ -41,8 +42,10 @@ for h in "${HOSTS[@]}"; do
   fi
   stop "ovs-vswitchd-$h" "ovsdb-server-$h" "containerd-$h"
 done
+log "stopped the hosts' daemons ($(elapsed "$T0")s)"
 # 2. the control plane and the forwarder
 stop kube-scheduler kube-controller-manager netns-forward kube-apiserver etcd
+log "stopped the control plane ($(elapsed "$T0")s)"
 # 3. whatever is left in our cgroups: containers, containerd shims, the hosts' anchors
 CGROOT=$(cat "$STATE/cgroup" 2>/dev/null || echo "$CG")
 for _ in $(seq 50); do
@@ -54,6 +57,7 @@ for _ in $(seq 50); do
 done
 [ -z "$(cgroup_pids "$CGROOT")" ] || log "WARNING: processes left in $CGROOT: $(cgroup_pids "$CGROOT" | tr '\n' ' ')"
 for h in "${HOSTS[@]}"; do rm -f "$STATE/anchor-$h.pid"; done
+log "killed what was left in $CGROOT ($(elapsed "$T0")s)"
 
 # 4. network namespaces: deleting them removes their links (the veth pairs, br0, cni0, OVS taps)
 #    and their iptables rules and routes
