@@ -5,7 +5,9 @@
 #   ecloud/workload:dev   the test workload (test/e2e/images/workload)
 #   ecloud/<component>:dev for each ecloud binary already in bin/ (make build): ecloud-scheduler,
 #                         controller, ip-controller, node-agent, and netd (which also carries
-#                         ecloud-cni: the DaemonSet copies it to the host's /opt/cni/bin)
+#                         ecloud-cni, which it copies to the host's /opt/cni/bin, and the build
+#                         host's ovs-vsctl, ovs-ofctl and ovs-appctl with their shared libraries:
+#                         netd drives the host's Open vSwitch through them)
 # Each image is a static Go binary on a minimal base (hack/image-build). An image is rebuilt only
 # when one of its binaries is newer than its tarball.
 set -euo pipefail
@@ -41,9 +43,21 @@ image workload "$BIN/images/workload=/workload"
 for c in ecloud-scheduler controller ip-controller node-agent; do
   [ -x "$BIN/$c" ] && image "$c" "$BIN/$c=/usr/local/bin/$c"
 done
+# with_libs BINARY...: SOURCE=/DEST pairs for each binary (into /usr/bin) and every shared library
+# it loads, at the same path (the dynamic loader included).
+with_libs() {
+  local b p
+  for b in "$@"; do
+    p=$(command -v "$b") || { echo "build-images: $b not found (hack/install-deps.sh up installs it)" >&2; return 1; }
+    echo "$p=/usr/bin/$b"
+  done
+  for b in "$@"; do ldd "$(command -v "$b")"; done | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\/.*ld-linux/ {print $1}' |
+    sort -u | while read -r lib; do echo "$lib=$lib"; done
+}
 if [ -x "$BIN/netd" ]; then
   files=("$BIN/netd=/usr/local/bin/netd")
   [ -x "$BIN/ecloud-cni" ] && files+=("$BIN/ecloud-cni=/usr/local/bin/ecloud-cni")
-  image netd "${files[@]}"
+  mapfile -t ovs < <(with_libs ovs-vsctl ovs-ofctl ovs-appctl)
+  image netd "${files[@]}" "${ovs[@]}"
 fi
 exit 0

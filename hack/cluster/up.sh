@@ -269,9 +269,13 @@ touch "$STATE/up"
 s=$(now)
 wait_for 60 "the default ServiceAccount" kubectl_admin get serviceaccount default
 kubectl_admin apply --server-side -k "$ROOT/manifests/crds" >/dev/null
+kubectl_admin wait --for=condition=Established crd --all --timeout=60s >/dev/null
 if [ $ECLOUD = 1 ]; then
+  # The same files a user applies; the images are already in every host's containerd.
   kubectl_admin apply --server-side -k "$ROOT/manifests" >/dev/null
-  kubectl_admin wait --for=condition=Ready node --all --timeout=180s >/dev/null || die "nodes not Ready after installing ecloud"
+  kubectl_admin wait --for=condition=Ready node --all --timeout=180s >/dev/null ||
+    die "nodes not Ready after installing ecloud: is netd running? (kubectl -n kube-system get pods)"
+  "$HERE/wait-workloads.sh" 180 || die "ecloud components not ready"
   kubectl_admin apply --server-side -k "$ROOT/manifests/examples" >/dev/null
 else
   log "ecloud images not built yet (make build builds no component): CRDs only, temporary pod network, demo workload"
