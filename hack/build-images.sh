@@ -19,10 +19,15 @@ TAG=${TAG:-dev}
 mkdir -p "$OUT" "$BIN/images"
 gobuild() { CGO_ENABLED=0 $GO build -trimpath -ldflags "-s -w" "$@"; }
 
-# The packer and the two test binaries: go build is itself incremental.
-gobuild -o "$BIN/image-build" ./hack/image-build
-gobuild -o "$BIN/images/pause" ./test/e2e/images/pause
-gobuild -o "$BIN/images/workload" ./test/e2e/images/workload
+# gobuild_keep OUT PKG: go build, replacing OUT only when the binary changed (its mtime decides
+# whether the images are packed again).
+gobuild_keep() {
+  gobuild -o "$1.new" "$2"
+  if cmp -s "$1.new" "$1"; then rm -f "$1.new"; else mv "$1.new" "$1"; fi
+}
+gobuild_keep "$BIN/image-build" ./hack/image-build
+gobuild_keep "$BIN/images/pause" ./test/e2e/images/pause
+gobuild_keep "$BIN/images/workload" ./test/e2e/images/workload
 
 # image NAME SOURCE=/DEST... : pack unless _out/images/NAME.tar is newer than every source.
 image() {
