@@ -271,6 +271,7 @@ wait_for 60 "the default ServiceAccount" kubectl_admin get serviceaccount defaul
 kubectl_admin apply --server-side -k "$ROOT/manifests/crds" >/dev/null
 kubectl_admin wait --for=condition=Established crd --all --timeout=60s >/dev/null
 if [ $ECLOUD = 1 ]; then
+  kubectl_admin apply --server-side -f "$HERE/default-pool.yaml" >/dev/null
   # The same files a user applies; the images are already in every host's containerd.
   kubectl_admin apply --server-side -k "$ROOT/manifests" >/dev/null
   kubectl_admin wait --for=condition=Ready node --all --timeout=180s >/dev/null ||
