@@ -22,6 +22,24 @@ type cluster struct {
 	kube                  *kubernetes.Clientset
 	// startedHere: this test ran make up, so it also runs make down and checks what is left.
 	startedHere bool
+	// hostBefore: hostState() before make up, when startedHere
+	hostBefore map[string]string
+}
+
+// hostState is what make up changes outside its namespaces, cgroups and work directory and make
+// down must restore: the kernel-wide sysctls the kubelet sets, and the mountpoint directories of the
+// hosts' per-host paths on the root filesystem.
+func hostState() map[string]string {
+	st := map[string]string{}
+	for _, k := range []string{"vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops", "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes"} {
+		b, _ := os.ReadFile("/proc/sys/" + k)
+		st["sysctl "+k] = strings.TrimSpace(string(b))
+	}
+	for _, d := range []string{"/var/lib/kubelet", "/var/log/pods", "/var/log/containers", "/etc/cni", "/etc/cni/net.d", "/opt/cni", "/opt/cni/bin", "/var/lib/ecloud", "/run/netns"} {
+		_, err := os.Stat(d)
+		st["dir "+d] = fmt.Sprint(err == nil)
+	}
+	return st
 }
 
 func envOr(name, def string) string {
@@ -53,6 +71,7 @@ func localCluster(t *testing.T) *cluster {
 		return c
 	}
 	c.startedHere = true
+	c.hostBefore = hostState()
 	start := time.Now()
 	out, err := c.script(45*time.Minute, "up.sh")
 	t.Logf("make up (%s):\n%s", time.Since(start).Round(time.Second), tail(out, 40))
@@ -134,6 +153,14 @@ func (c *cluster) leftovers() []string {
 		b, err := os.ReadFile(p)
 		if err == nil && bytes.Contains(b, []byte(c.workdir+"/")) {
 			left = append(left, fmt.Sprintf("process %s: %s", filepath.Base(filepath.Dir(p)), bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
+		}
+	}
+	if c.hostBefore != nil {
+		after := hostState()
+		for k, v := range c.hostBefore {
+			if after[k] != v {
+				left = append(left, fmt.Sprintf("%s: %s before make up, %s after make down", k, v, after[k]))
+			}
 		}
 	}
 	for _, p := range []string{"state", "hosts", "cp", "pki", "kubeconfig"} {
