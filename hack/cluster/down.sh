@@ -61,9 +61,11 @@ log "killed what was left in $CGROOT ($(elapsed "$T0")s)"
 
 # 4. network namespaces: deleting them removes their links (the veth pairs, br0, cni0, OVS taps)
 #    and their iptables rules and routes
-for ns in "${HOSTS[@]/#/$PREFIX-}" "$CP_NS"; do
-  ip netns del "$ns" 2>/dev/null && log "deleted netns $ns"
-done
+#    (only those up.sh recorded as created)
+if [ -f "$STATE/netns" ]; then
+  while read -r ns; do ip netns del "$ns" 2>/dev/null && log "deleted netns $ns"; done <"$STATE/netns"
+  rm -f "$STATE/netns"
+fi
 if [ -f "$STATE/created-run-netns" ] && [ -d /run/netns ] && [ -z "$(ls -A /run/netns)" ]; then
   while mountpoint -q /run/netns; do umount /run/netns || break; done
   rmdir /run/netns && log "removed /run/netns"

@@ -24,7 +24,12 @@ if [ -f "$STATE/up" ] && kubectl_admin get --raw /readyz >/dev/null 2>&1; then
   exec "$HERE/summary.sh"
 fi
 [ ! -e "$STATE/up" ] && [ ! -e "$STATE/anchor-a.pid" ] || die "a previous cluster was not removed completely: run make down first"
+[ -z "$(ss -ltnH "( sport = :$API_PORT )" 2>/dev/null)" ] || die "port $API_PORT on 127.0.0.1 is taken: set API_PORT"
+for ns in "$CP_NS" "${HOSTS[@]/#/$PREFIX-}"; do
+  [ ! -e "/run/netns/$ns" ] || die "network namespace $ns exists (another make up? set PREFIX, or make down)"
+done
 : >"$TIMINGS"
+trap 'rc=$?; [ $rc = 0 ] || echo "make up failed; component logs are in $LOGS; make down removes what was started" >&2' EXIT
 
 # ------------------------------------------------------------------ packages, binaries, images
 s=$(now)
@@ -64,14 +69,14 @@ CP_IP=$CP_IP KUBERNETES_SVC_IP=$KUBERNETES_SVC_IP "$HERE/pki.sh" "$PKI" "https:/
 sed "s|https://$CP_IP:6443|https://127.0.0.1:$API_PORT|" "$PKI/admin.kubeconfig" >"$ADMIN_KUBECONFIG"
 chmod 600 "$ADMIN_KUBECONFIG"
 
-ip netns add "$CP_NS"
+ip netns add "$CP_NS" && echo "$CP_NS" >>"$STATE/netns"
 ip -n "$CP_NS" link set lo up
 ip -n "$CP_NS" link add br0 type bridge
 ip -n "$CP_NS" addr add "$CP_IP/24" dev br0
 ip -n "$CP_NS" link set br0 up
 for h in "${HOSTS[@]}"; do
   ns=$PREFIX-$h
-  ip netns add "$ns"
+  ip netns add "$ns" && echo "$ns" >>"$STATE/netns"
   ip -n "$ns" link set lo up
   # The host's "NIC": a veth whose other end is a port of the datacenter bridge in eup-cp.
   ip link add name eth0 netns "$ns" type veth peer name "$h-eth0" netns "$CP_NS"
