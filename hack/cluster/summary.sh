@@ -20,10 +20,11 @@ k get pods -A --field-selector=status.phase=Running -o go-template='{{range .ite
   { c[w, zone[$3]]++; ws[w] = 1; ips[w] = ips[w] " " $4 "=" $5 "@" zone[$3] }
   END { for (w in ws) printf "  %-40s dc-a=%d dc-b=%d\t%s\n", w, c[w, "dc-a"], c[w, "dc-b"], ips[w] }' |
   sort | awk -F'\t' '{print $1; n = split($2, p, " "); for (i = 1; i <= n; i++) print "      " p[i]}'
+pending=$(k get pods -A --field-selector=status.phase!=Running --no-headers 2>/dev/null | awk '$4 != "Completed"' | wc -l)
+[ "$pending" = 0 ] || echo "  ($pending pod(s) not Running: $BIN/kubectl get pods -A --field-selector=status.phase!=Running)"
 if k get crd ippools.network.ecloud.io >/dev/null 2>&1; then
   echo "== IP pools"
-  k get ippools --no-headers 2>/dev/null | sed 's/^/  /'
-  [ -n "$(k get ippools --no-headers 2>/dev/null)" ] || echo "  (none yet)"
+  if [ -n "$(k get ippools --no-headers 2>/dev/null)" ]; then k get ippools 2>/dev/null | sed 's/^/  /'; else echo "  (none yet)"; fi
 fi
 echo
 echo "KUBECONFIG=$ADMIN_KUBECONFIG"
