@@ -59,14 +59,18 @@ cgroup_dirs() {
 }
 
 # cgroup_create PATH: mkdir PATH in every hierarchy; cpuset v1 children start empty, so each new
-# level copies its parent's cpus and mems.
+# level copies its parent's cpus and mems; on cgroup v2 each level delegates its controllers to
+# the next (the kubelet needs cpu, memory, pids below its cgroupRoot). Verified on v1 (hybrid) only.
 cgroup_create() {
-  local d p part acc
+  local d p part acc c
   for d in $(cgroup_dirs ""); do
     acc=$d
     IFS=/ read -ra parts <<<"${1#/}"
     for part in "${parts[@]}"; do
       p=$acc; acc=$acc/$part
+      if [ -e "$p/cgroup.subtree_control" ] && [ -e "$p/cgroup.controllers" ]; then
+        for c in $(cat "$p/cgroup.controllers"); do echo "+$c" >"$p/cgroup.subtree_control" 2>/dev/null || true; done
+      fi
       mkdir -p "$acc"
       if [ -e "$acc/cpuset.cpus" ] && [ -z "$(cat "$acc/cpuset.cpus")" ]; then
         cat "$p/cpuset.cpus" >"$acc/cpuset.cpus"
