@@ -23,5 +23,9 @@ for p in "$@"; do
   mkdir -p "$D/root$p"
   mount --bind "$D/root$p" "$p"
 done
+# Like a real host (systemd does this): every mount shared, so that volumes with mountPropagation
+# HostToContainer/Bidirectional work (netd's /run/netns, node-agent's /sys/fs). These peer groups
+# are new and local to this namespace: nothing propagates back into the root namespace.
+mount --make-rshared /
 echo ready >"$D/ready"
 exec sleep infinity
