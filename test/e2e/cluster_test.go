@@ -178,7 +178,9 @@ func poll(t *testing.T, timeout time.Duration, what string, cond func(ctx contex
 	err := wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		ok, err := cond(ctx)
 		if err != nil {
-			last = err
+			if ctx.Err() == nil { // keep the last real reason, not the deadline's
+				last = err
+			}
 			return false, nil
 		}
 		return ok, nil

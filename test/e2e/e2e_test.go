@@ -147,6 +147,7 @@ func TestLocalCluster(t *testing.T) {
 			return true, expectHello(body, "dc-b")
 		})
 	})
+	t.Run("ecloud DaemonSets' host layout", func(t *testing.T) { checkDaemonSetHostLayout(t, c, ns) })
 	t.Run("ecloud examples", func(t *testing.T) { checkExamples(t, c) })
 	t.Run("host to pod", func(t *testing.T) {
 		f, err := os.Open("/run/netns/" + c.prefix + "-a")
