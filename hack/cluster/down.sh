@@ -13,22 +13,26 @@ set -uo pipefail
 T0=$(now)
 [ -d "$STATE" ] || { log "nothing to remove (no $STATE)"; exit 0; }
 
-alive() { local p; p=$(cat "$STATE/$1.pid" 2>/dev/null) && kill -0 "$p" 2>/dev/null; }
+CGROOT=$(cat "$STATE/cgroup" 2>/dev/null || echo "$CG")
+# ours PID: the process lives in our cgroups, so a recorded pid reused by someone else after a
+# reboot is never signalled
+ours() { grep -q ":$CGROOT/" "/proc/$1/cgroup" 2>/dev/null; }
+alive() { local p; p=$(cat "$STATE/$1.pid" 2>/dev/null) && ours "$p"; }
 # stop NAME...: SIGTERM the recorded pids, wait up to 3 s, then SIGKILL. Nothing they keep is
 # reused (etcd data, containers and sandboxes are all removed), so a graceful stop buys nothing.
 stop() {
   local n p pids=()
   for n in "$@"; do
     p=$(cat "$STATE/$n.pid" 2>/dev/null) || continue
-    kill -0 "$p" 2>/dev/null && kill "$p" && pids+=("$p")
+    ours "$p" && kill "$p" && pids+=("$p")
   done
   for _ in $(seq 15); do
     local left=0
-    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && left=1; done
+    for p in "${pids[@]}"; do ours "$p" && left=1; done
     [ $left = 0 ] && break
     sleep 0.2
   done
-  for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && kill -9 "$p"; done
+  for p in "${pids[@]}"; do ours "$p" && kill -9 "$p"; done
   for n in "$@"; do rm -f "$STATE/$n.pid"; done
 }
 
@@ -47,7 +51,6 @@ log "stopped the hosts' daemons ($(elapsed "$T0")s)"
 stop kube-scheduler kube-controller-manager netns-forward kube-apiserver etcd
 log "stopped the control plane ($(elapsed "$T0")s)"
 # 3. whatever is left in our cgroups: containers, containerd shims, the hosts' anchors
-CGROOT=$(cat "$STATE/cgroup" 2>/dev/null || echo "$CG")
 for _ in $(seq 50); do
   pids=$(cgroup_pids "$CGROOT")
   [ -z "$pids" ] && break
