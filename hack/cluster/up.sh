@@ -166,6 +166,8 @@ state = "/run/containerd/state"
     # Needed where the bounding set lacks CAP_SYS_RESOURCE: otherwise runc cannot give the pause
     # container oom_score_adj -998 and every sandbox fails ("can't get final child's PID from pipe").
     restrict_oom_score_adj = true
+    # Unprivileged ICMP in every pod (net.ipv4.ping_group_range): the test workload pings.
+    enable_unprivileged_icmp = true
     [plugins."io.containerd.grpc.v1.cri".containerd]
       snapshotter = "overlayfs"
       default_runtime_name = "runc"

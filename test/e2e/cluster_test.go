@@ -171,7 +171,8 @@ func (c *cluster) leftovers() []string {
 	return left
 }
 
-// poll calls cond every 500 ms until it returns true, an error other than "not yet", or timeout.
+// poll calls cond every 500 ms until it returns (true, nil); an error means "not yet, because"
+// (retried, and reported if the timeout passes), so `return true, check()` waits for check to pass.
 func poll(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
 	t.Helper()
 	var last error

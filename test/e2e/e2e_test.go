@@ -127,6 +127,20 @@ func TestLocalCluster(t *testing.T) {
 			})
 		}
 	})
+	t.Run("pod to pod ping across the two hosts", func(t *testing.T) {
+		for from, to := range map[string]string{"dc-a": "dc-b", "dc-b": "dc-a"} {
+			poll(t, 30*time.Second, "ping "+from+" -> "+to, func(ctx context.Context) (bool, error) {
+				b, err := c.kube.CoreV1().Pods(ns).ProxyGet("http", from, "8080", "/ping", map[string]string{"ip": pods[to].Status.PodIP}).DoRaw(ctx)
+				if err != nil {
+					return false, fmt.Errorf("%v: %s", err, b)
+				}
+				if !strings.HasPrefix(string(b), "ok ") {
+					return false, fmt.Errorf("answer %q", b)
+				}
+				return true, nil
+			})
+		}
+	})
 	t.Run("ClusterIP Service with its only endpoint on the other host", func(t *testing.T) {
 		svc := &corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Name: "only-b"},

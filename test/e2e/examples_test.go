@@ -60,7 +60,10 @@ func checkExamples(t *testing.T, c *cluster) {
 		if err != nil || len(pods.Items) != 1 {
 			return false, fmt.Errorf("static pods: %d, %v", len(pods.Items), err)
 		}
-		return pods.Items[0].Status.PodIP == "10.16.100.10", fmt.Errorf("static pod IP %q", pods.Items[0].Status.PodIP)
+		if ip := pods.Items[0].Status.PodIP; ip != "10.16.100.10" {
+			return false, fmt.Errorf("static pod IP %q", ip)
+		}
+		return true, nil
 	})
 
 	one := &appsv1.Deployment{

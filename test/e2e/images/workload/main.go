@@ -4,6 +4,8 @@
 //	/         "hello from <hostname> <pod IPs>"
 //	/fetch    ?url=http://...: GETs the URL from inside the pod and relays status and body, so a
 //	          test can check pod-to-pod and pod-to-Service traffic through the apiserver's pod proxy
+//	/ping     ?ip=A.B.C.D: ICMP echo from inside the pod (unprivileged ICMP socket; the local
+//	          cluster's containerd allows it in every pod), "ok <rtt>" or 502
 //	/healthz  ok
 //
 // and, with -heartbeat FILE, appends a line to FILE every 10 s (the hostPath example).
@@ -17,6 +19,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -60,6 +63,19 @@ func main() {
 		defer resp.Body.Close()
 		w.WriteHeader(resp.StatusCode)
 		_, _ = io.Copy(w, io.LimitReader(resp.Body, 1<<20))
+	})
+	mux.HandleFunc("/ping", func(w http.ResponseWriter, r *http.Request) {
+		ip, err := netip.ParseAddr(r.URL.Query().Get("ip"))
+		if err != nil || !ip.Is4() {
+			http.Error(w, "ping: want ?ip=<IPv4 address>", http.StatusBadRequest)
+			return
+		}
+		rtt, err := ping(ip, 2*time.Second)
+		if err != nil {
+			http.Error(w, fmt.Sprintf("ping %s from %s: %v", ip, host, err), http.StatusBadGateway)
+			return
+		}
+		fmt.Fprintf(w, "ok %s\n", rtt)
 	})
 	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
