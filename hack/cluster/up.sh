@@ -43,7 +43,7 @@ mark "Kubernetes binaries (hack/build-k8s.sh)" "$s"
 s=$(now)
 make -C "$ROOT" --no-print-directory build >>"$LOGS/build.log" 2>&1 || die "make build failed (see $LOGS/build.log)"
 CGO_ENABLED=0 go -C "$ROOT" build -trimpath -o "$BIN/netns-forward" ./hack/netns-forward
-"$ROOT/hack/build-images.sh" 2>&1 | tee -a "$LOGS/build.log" || die "building the images failed (see $LOGS/build.log)"
+OUT=$IMAGES "$ROOT/hack/build-images.sh" 2>&1 | tee -a "$LOGS/build.log" || die "building the images failed (see $LOGS/build.log)"
 mark "ecloud binaries + images" "$s"
 # ecloud is installed from manifests/ when every component image exists; until then the hosts use
 # a temporary pod network (see temp_cni below).
