@@ -10,7 +10,7 @@ CMDS       = $(shell $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}
 LDFLAGS   := -s -w
 TEST_TIMEOUT ?= 45m
 # Benchmarks: each component adds its bench-<name> target to this list.
-BENCHES   :=
+BENCHES   := bench-e2e
 
 .PHONY: help
 help: ## list the targets
@@ -58,6 +58,12 @@ down: ## stop the local cluster and remove everything make up made (safe to repe
 .PHONY: e2e
 e2e: ## end-to-end tests on the local cluster (root; reuses a running make up, else brings one up and down)
 	ECLOUD_E2E=1 $(GO) test -count=1 -v -timeout 60m ./test/e2e/
+
+.PHONY: bench-e2e
+bench-e2e: ## 100 pods at once on the local cluster: create->Ready p50/p99 (root; RESULT lines last)
+	@mkdir -p _out; ECLOUD_E2E=1 ECLOUD_E2E_BENCH=1 $(GO) test -count=1 -v -timeout 60m -run TestBenchPodStartup ./test/e2e/ \
+		>_out/bench-e2e.log 2>&1 || { tail -40 _out/bench-e2e.log; exit 1; }; \
+	grep -E 'pods Ready in|SKIP|skip' _out/bench-e2e.log || true; grep '^RESULT' _out/bench-e2e.log || true
 
 .PHONY: kube-binaries
 kube-binaries: ## build kube-*, kubelet, kubectl, etcd and the CNI reference plugins into bin/ (incremental)

@@ -72,11 +72,25 @@ func localCluster(t *testing.T) *cluster {
 	}
 	c.startedHere = true
 	c.hostBefore = hostState()
+	// A cluster this test started ends with the test: make down, nothing may be left behind, and a
+	// second make down must be harmless. ECLOUD_E2E_KEEP=1 keeps it.
+	t.Cleanup(func() {
+		if os.Getenv("ECLOUD_E2E_KEEP") == "1" {
+			t.Logf("ECLOUD_E2E_KEEP=1: cluster left running (make down removes it)")
+			return
+		}
+		c.down(t)
+		if left := c.leftovers(); len(left) > 0 {
+			t.Errorf("make down left behind:\n  %s", strings.Join(left, "\n  "))
+		}
+		if out, err := c.script(2*time.Minute, "down.sh"); err != nil {
+			t.Errorf("second make down: %v\n%s", err, out)
+		}
+	})
 	start := time.Now()
 	out, err := c.script(45*time.Minute, "up.sh")
 	t.Logf("make up (%s):\n%s", time.Since(start).Round(time.Second), tail(out, 40))
 	if err != nil {
-		c.down(t)
 		t.Fatalf("make up: %v", err)
 	}
 	if err := c.connect(kubeconfig); err != nil {
@@ -90,7 +104,9 @@ func (c *cluster) connect(kubeconfig string) error {
 	if err != nil {
 		return fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
 	}
-	cfg.Timeout = 30 * time.Second
+	// No client timeout (it would end watches); a pod-startup benchmark must not wait on the
+	// client's own rate limiter.
+	cfg.QPS, cfg.Burst = 200, 400
 	c.kube, err = kubernetes.NewForConfig(cfg)
 	return err
 }

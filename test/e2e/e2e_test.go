@@ -32,17 +32,6 @@ const zoneLabel = "topology.kubernetes.io/zone"
 func TestLocalCluster(t *testing.T) {
 	c := localCluster(t)
 	ctx := context.Background()
-	if c.startedHere && os.Getenv("ECLOUD_E2E_KEEP") != "1" {
-		defer func() {
-			c.down(t)
-			if left := c.leftovers(); len(left) > 0 {
-				t.Errorf("make down left behind:\n  %s", strings.Join(left, "\n  "))
-			}
-			if out, err := c.script(2*time.Minute, "down.sh"); err != nil {
-				t.Errorf("second make down: %v\n%s", err, out)
-			}
-		}()
-	}
 
 	// host key -> node name, from the zone labels
 	nodes := map[string]string{}
@@ -89,10 +78,8 @@ func TestLocalCluster(t *testing.T) {
 					return false, err
 				}
 				pods[dc] = p
-				for _, cond := range p.Status.Conditions {
-					if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
-						return p.Status.PodIP != "", nil
-					}
+				if podReady(p) {
+					return p.Status.PodIP != "", nil
 				}
 				return false, fmt.Errorf("pod %s: %s %s", dc, p.Status.Phase, p.Status.Message)
 			})
