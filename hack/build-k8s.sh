@@ -60,16 +60,16 @@ for b in "${ALL[@]}"; do
   case "$b" in
     kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | kube-proxy | kubectl)
       build "$b" "$k8s_version $go_version $k8s_ldflags" \
-        $GO build -ldflags "$k8s_ldflags" -o "$BIN/$b" "k8s.io/kubernetes/cmd/$b" ;;
+        "$GO" build -ldflags "$k8s_ldflags" -o "$BIN/$b" "k8s.io/kubernetes/cmd/$b" ;;
     etcd)
       build etcd "$etcd_version $go_version" \
-        $GO build -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3 ;;
+        "$GO" build -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3 ;;
     cni/*)
       p=${b#cni/}
       case "$p" in host-local) dir=ipam ;; portmap) dir=meta ;; *) dir=main ;; esac
       # A module of its own, with no replace directives: go install @version works.
       build "$b" "$CNI_PLUGINS_VERSION $go_version" \
-        env CGO_ENABLED=0 GOBIN="$BIN/cni" $GO install -trimpath -ldflags "-s -w" \
+        env CGO_ENABLED=0 GOBIN="$BIN/cni" "$GO" install -trimpath -ldflags "-s -w" \
         "github.com/containernetworking/plugins/plugins/$dir/$p@$CNI_PLUGINS_VERSION" ;;
     *) echo "build-k8s: unknown binary $b (known: ${K8S_BINS[*]} etcd ${CNI_BINS[*]})" >&2; exit 2 ;;
   esac

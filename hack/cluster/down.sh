@@ -52,10 +52,10 @@ stop kube-scheduler kube-controller-manager netns-forward kube-apiserver etcd
 log "stopped the control plane ($(elapsed "$T0")s)"
 # 3. whatever is left in our cgroups: containers, containerd shims, the hosts' anchors
 for _ in $(seq 50); do
-  pids=$(cgroup_pids "$CGROOT")
-  [ -z "$pids" ] && break
+  left=$(cgroup_pids "$CGROOT")
+  [ -z "$left" ] && break
   # shellcheck disable=SC2086
-  kill -9 $pids 2>/dev/null
+  kill -9 $left 2>/dev/null
   sleep 0.2
 done
 [ -z "$(cgroup_pids "$CGROOT")" ] || log "WARNING: processes left in $CGROOT: $(cgroup_pids "$CGROOT" | tr '\n' ' ')"

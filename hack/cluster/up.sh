@@ -66,7 +66,8 @@ echo "$CG" >"$STATE/cgroup"
 
 # ------------------------------------------------------------------ PKI, networks
 nodes=(); for h in "${HOSTS[@]}"; do nodes+=("${NODE_NAME[$h]}"); done
-CP_IP=$CP_IP KUBERNETES_SVC_IP=$KUBERNETES_SVC_IP "$HERE/pki.sh" "$PKI" "https://$CP_IP:6443" "${nodes[@]}"
+export CP_IP KUBERNETES_SVC_IP  # read by pki.sh
+"$HERE/pki.sh" "$PKI" "https://$CP_IP:6443" "${nodes[@]}"
 sed "s|https://$CP_IP:6443|https://127.0.0.1:$API_PORT|" "$PKI/admin.kubeconfig" >"$ADMIN_KUBECONFIG"
 chmod 600 "$ADMIN_KUBECONFIG"
 
