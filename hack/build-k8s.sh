@@ -15,8 +15,9 @@
 # flags it was built with; a binary whose stamp matches is skipped. `go install k8s.io/kubernetes/
 # cmd/X@v` is refused (Kubernetes' go.mod replaces its staging modules with ./staging paths), which
 # is why these build inside this module: hack/cluster/tools.go keeps their requirements in go.mod.
-# Timings are appended to bin/.stamps/buildtimes.txt. A cold build takes 15-20 min on 2 cores
-# (kubelet and kube-apiserver dominate).
+# Timings are appended to bin/.stamps/buildtimes.txt. From an empty build cache (module cache
+# warm) everything takes about 930 CPU-seconds, peak RSS 2.8 GB: 8-9 min on 2 idle cores;
+# kube-apiserver first dominates (later binaries reuse its packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
