@@ -10,7 +10,7 @@ CMDS       = $(shell $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}
 LDFLAGS   := -s -w
 TEST_TIMEOUT ?= 45m
 # Benchmarks: each component adds its bench-<name> target to this list.
-BENCHES   := bench-scheduler bench-agent bench-cni bench-ipam
+BENCHES   := bench-scheduler bench-agent bench-cni bench-ipam bench-e2e
 
 .PHONY: help
 help: ## list the targets
@@ -71,12 +71,30 @@ bench-ipam: ## IPAM allocate+release through the real apiserver (concurrency 1/1
 	rc=$${PIPESTATUS[0]}; grep '^RESULT' $$out; rm -f $$out; exit $$rc
 
 .PHONY: up
-up: ## start the local two-datacenter cluster on real kubelets (not yet: see issue "make up")
-	@echo "make up: not implemented yet — the local two-datacenter cluster lands with the manifests/e2e issue." >&2; exit 2
+up: ## start the local two-datacenter cluster on real kubelets (root; see hack/cluster/lib.sh)
+	@hack/cluster/up.sh
 
 .PHONY: down
-down: ## stop the local cluster and remove everything it made (not yet)
-	@echo "make down: not implemented yet — nothing was started by make up." >&2; exit 2
+down: ## stop the local cluster and remove everything make up made (safe to repeat)
+	@hack/cluster/down.sh
+
+.PHONY: e2e
+e2e: ## end-to-end tests on the local cluster (root; reuses a running make up, else brings one up and down)
+	ECLOUD_E2E=1 $(GO) test -count=1 -v -timeout 60m ./test/e2e/
+
+.PHONY: bench-e2e
+bench-e2e: ## 100 pods at once on the local cluster: create->Ready p50/p99 (root; RESULT lines last)
+	@mkdir -p _out; ECLOUD_E2E=1 ECLOUD_E2E_BENCH=1 $(GO) test -count=1 -v -timeout 60m -run TestBenchPodStartup ./test/e2e/ \
+		>_out/bench-e2e.log 2>&1 || { tail -40 _out/bench-e2e.log; exit 1; }; \
+	grep -E 'pods Ready in|SKIP|skip' _out/bench-e2e.log || true; grep '^RESULT' _out/bench-e2e.log || true
+
+.PHONY: kube-binaries
+kube-binaries: ## build kube-*, kubelet, kubectl, etcd and the CNI reference plugins into bin/ (incremental)
+	@hack/build-k8s.sh
+
+.PHONY: images
+images: build ## build the OCI image tarballs (pause, workload, ecloud components) into _out/images/
+	@hack/build-images.sh
 
 .PHONY: clean
 clean: ## remove build outputs

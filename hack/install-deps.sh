@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a purpose needs, only those missing, only as root.
 #   hack/install-deps.sh test     what `make test` needs
+#   hack/install-deps.sh up       what `make up` (the local cluster on real kubelets) needs
 # Not root: prints what is missing and exits 0, so the root-only tests skip with their own message.
 set -euo pipefail
-purpose=${1:?usage: hack/install-deps.sh test}
+purpose=${1:?usage: hack/install-deps.sh test|up}
 case "$purpose" in
   # openvswitch-switch, iproute2, iputils-ping, ethtool: the CNI datapath tests (root only);
   # iptables: the gateway/kube-proxy path.
   test) pkgs=(iproute2 iputils-ping ethtool iptables openvswitch-switch) ;;
+
+  test) pkgs=(iproute2 ethtool iptables openvswitch-switch) ;;
+  # containerd + runc: one container runtime per simulated host; util-linux: nsenter/unshare for
+  # the hosts' namespaces; openssl: the cluster's throwaway PKI; the rest as for test.
+  up) pkgs=(containerd runc iptables iproute2 ethtool openvswitch-switch util-linux openssl) ;;
   *) echo "install-deps: unknown purpose $purpose" >&2; exit 2 ;;
 esac
 missing=()

@@ -1,0 +1,120 @@
+# shellcheck shell=bash
+# Shared settings and helpers of hack/cluster/{up,down}.sh (make up / make down). Sourced.
+#
+# Layout (every name starts with $PREFIX, default "eup"; every private address lives inside a
+# network namespace this creates, the root namespace gets none):
+#
+#   netns eup-cp   control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler;
+#                  Linux bridge br0 10.250.0.1/24, the "datacenter network" both hosts hang on
+#   netns eup-a    host dc-a-node-0 (zone dc-a) eth0 10.250.0.11 \  each with its own mount namespace
+#   netns eup-b    host dc-b-node-0 (zone dc-b) eth0 10.250.0.12 /  (private /run, /var/lib/kubelet,
+#                  /opt/cni/bin, /etc/cni/net.d, ...), containerd, kubelet, kube-proxy (iptables),
+#                  and an Open vSwitch with the userspace datapath (br-int, datapath_type=netdev)
+#   root netns     only netns-forward: 127.0.0.1:$API_PORT -> the apiserver, for bin/kubectl
+#   cgroups        /eup/cp (control plane), /eup/<host>/sys (host daemons), /eup/<host>/pods (the
+#                  kubelet's cgroupRoot): make down kills whatever is left in /eup, then removes it
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PREFIX=${PREFIX:-eup}
+WORKDIR=${WORKDIR:-$ROOT/_work}
+BIN=${BIN:-$ROOT/bin}
+IMAGES=${IMAGES:-$ROOT/_out/images}
+API_PORT=${API_PORT:-26443}
+CP_NS=$PREFIX-cp
+CG=/$PREFIX
+UNDERLAY_PREFIX=10.250.0
+CP_IP=$UNDERLAY_PREFIX.1
+SERVICE_CIDR=10.96.0.0/16
+KUBERNETES_SVC_IP=10.96.0.1
+# host key -> node name, zone, underlay IP, temporary pod subnet
+HOSTS=(a b)
+declare -A NODE_NAME=([a]=dc-a-node-0 [b]=dc-b-node-0)
+declare -A NODE_ZONE=([a]=dc-a [b]=dc-b)
+declare -A NODE_IP=([a]=$UNDERLAY_PREFIX.11 [b]=$UNDERLAY_PREFIX.12)
+declare -A TEMP_POD_CIDR=([a]=10.244.1.0/24 [b]=10.244.2.0/24)
+# Paths bound per host inside its mount namespace: the defaults Kubernetes, containerd and the
+# ecloud DaemonSets (hostPath volumes) expect. The mountpoints must exist on the root filesystem;
+# up.sh creates the missing ones and records them for down.sh.
+HOST_BIND_DIRS=(/var/lib/kubelet /var/log/pods /var/log/containers /etc/cni/net.d /opt/cni/bin /var/lib/ecloud)
+# Kernel-wide sysctls the kubelet sets at start (protectKernelDefaults=false); restored by down.sh.
+KERNEL_SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys kernel/keys/root_maxbytes)
+STATE=$WORKDIR/state
+LOGS=$WORKDIR/logs
+PKI=$WORKDIR/pki
+ADMIN_KUBECONFIG=$WORKDIR/kubeconfig
+CLEAN_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+log() { printf '[%s] %s\n' "$(date -u +%T)" "$*"; }
+die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+now() { date +%s.%N; }
+# elapsed START: seconds since START with one decimal
+elapsed() { awk -v a="$(now)" -v b="$1" 'BEGIN{printf "%.1f", a-b}'; }
+
+# cgroup_dirs PATH: PATH (e.g. /eup/a/sys) in every mounted hierarchy (v1 hybrid or v2)
+cgroup_dirs() {
+  local h
+  if [ -e /sys/fs/cgroup/cgroup.controllers ]; then echo "/sys/fs/cgroup$1"; return; fi
+  for h in /sys/fs/cgroup/*/; do
+    [ -e "$h/cgroup.procs" ] && echo "${h%/}$1"
+  done
+}
+
+# cgroup_create PATH: mkdir PATH in every hierarchy; cpuset v1 children start empty, so each new
+# level copies its parent's cpus and mems; on cgroup v2 each level delegates its controllers to
+# the next (the kubelet needs cpu, memory, pids below its cgroupRoot). Verified on v1 (hybrid) only.
+cgroup_create() {
+  local d p part acc c
+  for d in $(cgroup_dirs ""); do
+    acc=$d
+    IFS=/ read -ra parts <<<"${1#/}"
+    for part in "${parts[@]}"; do
+      p=$acc; acc=$acc/$part
+      if [ -e "$p/cgroup.subtree_control" ] && [ -e "$p/cgroup.controllers" ]; then
+        for c in $(cat "$p/cgroup.controllers"); do echo "+$c" >"$p/cgroup.subtree_control" 2>/dev/null || true; done
+      fi
+      mkdir -p "$acc"
+      if [ -e "$acc/cpuset.cpus" ] && [ -z "$(cat "$acc/cpuset.cpus")" ]; then
+        cat "$p/cpuset.cpus" >"$acc/cpuset.cpus"
+        cat "$p/cpuset.mems" >"$acc/cpuset.mems"
+      fi
+    done
+  done
+}
+
+# cgroup_pids PATH: every pid in PATH and below, in any hierarchy
+cgroup_pids() {
+  local d
+  for d in $(cgroup_dirs "$1"); do
+    [ -d "$d" ] && find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null
+  done | sort -un
+}
+
+# host_pid KEY: the anchor process of host KEY (its mount + network namespaces)
+host_pid() { cat "$STATE/$KEY_ANCHOR$1.pid" 2>/dev/null; }
+KEY_ANCHOR=anchor-
+
+# start NAME CGROUP CMD...: run CMD detached (setsid), with a clean environment (containerd hands
+# its own to the CNI plugins: no CNI_* may leak), in cgroup CGROUP, logging to logs/NAME.log;
+# the pid goes to state/NAME.pid.
+start() {
+  local name=$1 cg=$2; shift 2
+  setsid env -i PATH="$CLEAN_PATH" HOME=/root "$ROOT/hack/cluster/in-cgroup.sh" "$cg" "$@" \
+    >"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$STATE/$name.pid"
+}
+
+# in_host KEY CMD...: run CMD in host KEY's network and mount namespaces
+in_host() {
+  local k=$1; shift
+  nsenter --target "$(host_pid "$k")" --mount --net -- "$@"
+}
+
+# wait_for SECONDS WHAT CMD...: poll CMD every 0.2 s until it succeeds
+wait_for() {
+  local limit=$1 what=$2 t0=$SECONDS; shift 2
+  until "$@" >/dev/null 2>&1; do
+    [ $((SECONDS - t0)) -lt "$limit" ] || die "timed out after ${limit}s waiting for $what"
+    sleep 0.2
+  done
+}
+
+kubectl_admin() { "$BIN/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }

@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# up.sh (make up): a real two-datacenter Kubernetes cluster on this machine, as root, from nothing:
+# installs the Debian packages, builds the Kubernetes binaries and images from this module, starts
+# etcd, kube-apiserver, kube-controller-manager and kube-scheduler in a control-plane network
+# namespace and two simulated hosts (network + mount namespaces, each with containerd, kubelet,
+# kube-proxy in iptables mode and an Open vSwitch userspace datapath), labelled
+# topology.kubernetes.io/zone=dc-a and dc-b; installs ecloud from manifests/ when its images are
+# built, runs the demo workloads and prints a summary with the KUBECONFIG line. Layout: lib.sh.
+#
+# Running it again while the cluster is up only prints the summary. Undo with down.sh (make down).
+# Environment: WORKDIR (default _work), API_PORT (default 26443, on 127.0.0.1), PREFIX (eup).
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+HERE=$ROOT/hack/cluster
+T0=$(now)
+[ "$(id -u)" = 0 ] || die "make up needs root (network and mount namespaces, cgroups, containerd)"
+mkdir -p "$WORKDIR" "$STATE" "$LOGS"
+TIMINGS=$LOGS/timings.txt
+mark() { printf '%-44s %6ss\n' "$1" "$(elapsed "$2")" | tee -a "$TIMINGS"; }
+
+if [ -f "$STATE/up" ] && kubectl_admin get --raw /readyz >/dev/null 2>&1; then
+  log "cluster already up (make down to remove it)"
+  exec "$HERE/summary.sh"
+fi
+[ ! -e "$STATE/up" ] && [ ! -e "$STATE/anchor-a.pid" ] || die "a previous cluster was not removed completely: run make down first"
+[ -z "$(ss -ltnH "( sport = :$API_PORT )" 2>/dev/null)" ] || die "port $API_PORT on 127.0.0.1 is taken: set API_PORT"
+for ns in "$CP_NS" "${HOSTS[@]/#/$PREFIX-}"; do
+  [ ! -e "/run/netns/$ns" ] || die "network namespace $ns exists (another make up? set PREFIX, or make down)"
+done
+: >"$TIMINGS"
+trap 'rc=$?; [ $rc = 0 ] || echo "make up failed; component logs are in $LOGS; make down removes what was started" >&2' EXIT
+
+# ------------------------------------------------------------------ packages, binaries, images
+s=$(now)
+"$ROOT/hack/install-deps.sh" up
+mark "packages (hack/install-deps.sh up)" "$s"
+s=$(now)
+# pipefail: the pipeline fails when the build does (the filter itself never fails)
+"$ROOT/hack/build-k8s.sh" 2>&1 | tee -a "$LOGS/build.log" | { grep -v '^go: downloading' || true; } ||
+  die "building the Kubernetes binaries failed (see $LOGS/build.log)"
+mark "Kubernetes binaries (hack/build-k8s.sh)" "$s"
+s=$(now)
+make -C "$ROOT" --no-print-directory build >>"$LOGS/build.log" 2>&1 || die "make build failed (see $LOGS/build.log)"
+CGO_ENABLED=0 go -C "$ROOT" build -trimpath -o "$BIN/netns-forward" ./hack/netns-forward
+OUT=$IMAGES "$ROOT/hack/build-images.sh" 2>&1 | tee -a "$LOGS/build.log" || die "building the images failed (see $LOGS/build.log)"
+mark "ecloud binaries + images" "$s"
+# ecloud is installed from manifests/ when every component image exists; until then the hosts use
+# a temporary pod network (see temp_cni below).
+ECLOUD=1
+for c in ecloud-scheduler controller ip-controller netd node-agent; do [ -f "$IMAGES/$c.tar" ] || ECLOUD=0; done
+
+# ------------------------------------------------------------------ host state we change
+s=$(now)
+# mountpoints: every directory created is recorded, parents first, for down.sh
+for p in "${HOST_BIND_DIRS[@]}"; do
+  missing=(); q=$p
+  while [ ! -e "$q" ]; do missing=("$q" "${missing[@]}"); q=$(dirname "$q"); done
+  for q in "${missing[@]}"; do mkdir "$q"; echo "$q" >>"$STATE/created-dirs"; done
+done
+[ -e /run/netns ] || touch "$STATE/created-run-netns"
+for k in "${KERNEL_SYSCTLS[@]}"; do echo "$k $(cat "/proc/sys/$k")"; done >"$STATE/sysctls"
+cgroup_create "$CG/cp"
+for h in "${HOSTS[@]}"; do cgroup_create "$CG/$h/sys"; cgroup_create "$CG/$h/pods"; done
+echo "$CG" >"$STATE/cgroup"
+
+# ------------------------------------------------------------------ PKI, networks
+nodes=(); for h in "${HOSTS[@]}"; do nodes+=("${NODE_NAME[$h]}"); done
+export CP_IP KUBERNETES_SVC_IP  # read by pki.sh
+"$HERE/pki.sh" "$PKI" "https://$CP_IP:6443" "${nodes[@]}"
+sed "s|https://$CP_IP:6443|https://127.0.0.1:$API_PORT|" "$PKI/admin.kubeconfig" >"$ADMIN_KUBECONFIG"
+chmod 600 "$ADMIN_KUBECONFIG"
+
+ip netns add "$CP_NS" && echo "$CP_NS" >>"$STATE/netns"
+ip -n "$CP_NS" link set lo up
+ip -n "$CP_NS" link add br0 type bridge
+ip -n "$CP_NS" addr add "$CP_IP/24" dev br0
+ip -n "$CP_NS" link set br0 up
+for h in "${HOSTS[@]}"; do
+  ns=$PREFIX-$h
+  ip netns add "$ns" && echo "$ns" >>"$STATE/netns"
+  ip -n "$ns" link set lo up
+  # The host's "NIC": a veth whose other end is a port of the datacenter bridge in eup-cp.
+  ip link add name eth0 netns "$ns" type veth peer name "$h-eth0" netns "$CP_NS"
+  ip -n "$CP_NS" link set "$h-eth0" master br0 up
+  ip -n "$ns" addr add "${NODE_IP[$h]}/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
+done
+mark "PKI, namespaces, links, cgroups" "$s"
+
+# ------------------------------------------------------------------ control plane (netns eup-cp)
+s=$(now)
+cp_start() { local n=$1; shift; start "$n" "$CG/cp" ip netns exec "$CP_NS" "$@"; }
+mkdir -p "$WORKDIR/cp"
+cp_start etcd "$BIN/etcd" --name ecloud --data-dir "$WORKDIR/cp/etcd" \
+  --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+  --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+  --initial-cluster ecloud=http://127.0.0.1:2380 --listen-metrics-urls http://127.0.0.1:2381 \
+  --unsafe-no-fsync --log-level warn
+cp_start kube-apiserver "$BIN/kube-apiserver" \
+  --etcd-servers=http://127.0.0.1:2379 --bind-address=0.0.0.0 --secure-port=6443 --advertise-address="$CP_IP" \
+  --cert-dir="$WORKDIR/cp/apiserver-certs" --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+  --client-ca-file="$PKI/ca.crt" --token-auth-file="$PKI/tokens.csv" \
+  --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+  --kubelet-preferred-address-types=InternalIP,Hostname \
+  --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+  --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+  --service-cluster-ip-range="$SERVICE_CIDR" --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+  --allow-privileged=true --profiling=false
+start netns-forward "$CG/cp" "$BIN/netns-forward" -listen "127.0.0.1:$API_PORT" -netns "/run/netns/$CP_NS" -target "$CP_IP:6443"
+wait_for 120 "kube-apiserver /readyz (logs/kube-apiserver.log)" kubectl_admin get --raw /readyz
+mark "etcd + kube-apiserver ready" "$s"
+# --use-service-account-credentials: the controllers need their own RBAC identities (kubeadm does
+# the same); without it the not-ready taint is never removed. No nodeipam: pods get IPs from CNI.
+cp_start kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig="$PKI/controller-manager.kubeconfig" \
+  --authentication-kubeconfig="$PKI/controller-manager.kubeconfig" --authorization-kubeconfig="$PKI/controller-manager.kubeconfig" \
+  --bind-address=127.0.0.1 --leader-elect=false --service-account-private-key-file="$PKI/sa.key" \
+  --root-ca-file="$PKI/ca.crt" --use-service-account-credentials=true --controllers='*,-nodeipam'
+# The default scheduler: DaemonSets and pods without schedulerName use it; ecloud-scheduler runs
+# next to it as a second scheduler (manifests/), or replaces it (manifests/overlays/replace-default-scheduler).
+cp_start kube-scheduler "$BIN/kube-scheduler" --kubeconfig="$PKI/scheduler.kubeconfig" \
+  --authentication-kubeconfig="$PKI/scheduler.kubeconfig" --authorization-kubeconfig="$PKI/scheduler.kubeconfig" \
+  --bind-address=127.0.0.1 --leader-elect=false
+
+# ------------------------------------------------------------------ hosts
+# temp_cni KEY: the temporary pod network of a host, used until the ecloud CNI is installed: the
+# CNI reference plugins (bridge cni0 + host-local, one /24 per host, routed over the datacenter
+# network). THE ECLOUD CNI TAKES OVER HERE: the netd DaemonSet (manifests/netd) copies ecloud-cni
+# into /opt/cni/bin and writes its own conflist into /etc/cni/net.d, and this function is skipped.
+temp_cni() {
+  local h=$1 o
+  cp "$BIN"/cni/{bridge,host-local,loopback,portmap} "$WORKDIR/hosts/$h/root/opt/cni/bin/"
+  cat >"$WORKDIR/hosts/$h/root/etc/cni/net.d/10-temporary.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "temporary",
+  "plugins": [
+    {"type": "bridge", "bridge": "cni0", "isGateway": true, "isDefaultGateway": true, "ipMasq": false,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "${TEMP_POD_CIDR[$h]}"}]],
+              "dataDir": "$WORKDIR/hosts/$h/cni-ipam"}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+EOF
+  for o in "${HOSTS[@]}"; do
+    [ "$o" = "$h" ] || ip -n "$PREFIX-$h" route add "${TEMP_POD_CIDR[$o]}" via "${NODE_IP[$o]}"
+  done
+  ip -n "$CP_NS" route add "${TEMP_POD_CIDR[$h]}" via "${NODE_IP[$h]}"
+}
+
+host_configs() { # KEY: containerd, kubelet and kube-proxy configuration of a host
+  local h=$1 d=$WORKDIR/hosts/$1
+  cat >"$d/containerd.toml" <<EOF
+# containerd 1.6 (Debian 12). /run is private to the host (host-init.sh).
+version = 2
+root = "$d/containerd"
+state = "/run/containerd/state"
+[grpc]
+  address = "/run/containerd/containerd.sock"
+[ttrpc]
+  address = "/run/containerd/containerd.sock.ttrpc"
+[plugins]
+  [plugins."io.containerd.grpc.v1.cri"]
+    # No registry: the pause image is built locally and imported under exactly this name.
+    sandbox_image = "docker.io/ecloud/pause:dev"
+    # Needed where the bounding set lacks CAP_SYS_RESOURCE: otherwise runc cannot give the pause
+    # container oom_score_adj -998 and every sandbox fails ("can't get final child's PID from pipe").
+    restrict_oom_score_adj = true
+    # Unprivileged ICMP in every pod (net.ipv4.ping_group_range): the test workload pings.
+    enable_unprivileged_icmp = true
+    [plugins."io.containerd.grpc.v1.cri".containerd]
+      snapshotter = "overlayfs"
+      default_runtime_name = "runc"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+        runtime_type = "io.containerd.runc.v2"
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+          SystemdCgroup = false
+    [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = "/opt/cni/bin"
+      conf_dir = "/etc/cni/net.d"
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "$d/containerd-opt"
+EOF
+  cat >"$d/kubelet.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+# cgroup v1 hosts: since 1.35 the kubelet refuses them unless this is false.
+failCgroupV1: false
+# containerd 1.6 lacks the RuntimeConfig CRI call: the kubelet uses this value.
+cgroupDriver: cgroupfs
+cgroupRoot: $CG/$h/pods
+failSwapOn: false
+containerRuntimeEndpoint: unix:///run/containerd/containerd.sock
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: $PKI/ca.crt}
+authorization: {mode: Webhook}
+clusterDomain: cluster.local
+# No cluster DNS in the local cluster; the components reach the apiserver by Service IP.
+resolvConf: ""
+imageGCHighThresholdPercent: 100
+evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
+# Without CAP_SYS_RESOURCE the kubelet cannot lower its own oom_score_adj.
+oomScoreAdj: 0
+makeIPTablesUtilChains: false
+EOF
+  cat >"$d/kube-proxy.yaml" <<EOF
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: iptables
+hostnameOverride: ${NODE_NAME[$h]}
+clientConnection: {kubeconfig: $PKI/kube-proxy.kubeconfig}
+# conntrack sysctls are kernel-wide or read-only in a network namespace: leave them alone.
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+metricsBindAddress: 127.0.0.1:10249
+healthzBindAddress: 127.0.0.1:10256
+EOF
+}
+
+# hs NAME CMD...: start daemon NAME-$h inside host $h (its namespaces and its cgroup)
+hs() { local n=$1; shift; start "$n-$h" "$CG/$h/sys" nsenter --target "$(host_pid "$h")" --mount --net -- "$@"; }
+s=$(now)
+for h in "${HOSTS[@]}"; do
+  d=$WORKDIR/hosts/$h
+  mkdir -p "$d/ovs" "$d/cni-ipam"
+  rm -f "$d/ready"
+  # The anchor: a new mount namespace inside the host's network namespace (host-init.sh).
+  setsid env -i PATH="$CLEAN_PATH" "$HERE/in-cgroup.sh" "$CG/$h/sys" \
+    nsenter --net="/run/netns/$PREFIX-$h" unshare --mount --propagation private \
+    "$HERE/host-init.sh" "$d" "${HOST_BIND_DIRS[@]}" >"$LOGS/host-$h.log" 2>&1 </dev/null &
+  echo $! >"$STATE/anchor-$h.pid"
+done
+for h in "${HOSTS[@]}"; do wait_for 10 "host $h namespaces (logs/host-$h.log)" test -e "$WORKDIR/hosts/$h/ready"; done
+for h in "${HOSTS[@]}"; do
+  d=$WORKDIR/hosts/$h
+  host_configs "$h"
+  [ $ECLOUD = 1 ] || temp_cni "$h"
+  # Open vSwitch, userspace datapath; its sockets in the host's /run/openvswitch (what netd mounts).
+  ovsdb-tool create "$d/ovs/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+  hs ovsdb-server env OVS_DBDIR="$d/ovs" OVS_LOGDIR="$d/ovs" OVS_SYSCONFDIR="$d/ovs" ovsdb-server "$d/ovs/conf.db" \
+    --remote=punix:/run/openvswitch/db.sock --remote=db:Open_vSwitch,Open_vSwitch,manager_options \
+    --pidfile=/run/openvswitch/ovsdb-server.pid --unixctl=/run/openvswitch/ovsdb-server.ctl -vconsole:info
+  hs containerd containerd --config "$d/containerd.toml"
+done
+for h in "${HOSTS[@]}"; do
+  d=$WORKDIR/hosts/$h
+  wait_for 20 "ovsdb-server on $h" in_host "$h" test -S /run/openvswitch/db.sock
+  in_host "$h" ovs-vsctl --no-wait init
+  in_host "$h" ovs-vsctl --no-wait set Open_vSwitch . other_config:hw-offload=false
+  hs ovs-vswitchd env OVS_DBDIR="$d/ovs" OVS_LOGDIR="$d/ovs" OVS_SYSCONFDIR="$d/ovs" ovs-vswitchd unix:/run/openvswitch/db.sock \
+    --pidfile=/run/openvswitch/ovs-vswitchd.pid --unixctl=/run/openvswitch/ovs-vswitchd.ctl -vconsole:info
+  # br-int, the integration bridge netd programs (it ensures it too; creating it here is harmless).
+  in_host "$h" ovs-vsctl --timeout=20 --may-exist add-br br-int -- set bridge br-int datapath_type=netdev
+  wait_for 20 "containerd on $h (logs/containerd-$h.log)" in_host "$h" test -S /run/containerd/containerd.sock
+  for img in "$IMAGES"/*.tar; do
+    in_host "$h" ctr --address /run/containerd/containerd.sock -n k8s.io images import "$img" >/dev/null \
+      || die "importing $img into $h's containerd"
+  done
+  hs kubelet "$BIN/kubelet" --config="$d/kubelet.yaml" --kubeconfig="$PKI/node-${NODE_NAME[$h]}.kubeconfig" \
+    --hostname-override="${NODE_NAME[$h]}" --node-ip="${NODE_IP[$h]}" \
+    --node-labels="topology.kubernetes.io/zone=${NODE_ZONE[$h]}" --v=1
+  hs kube-proxy "$BIN/kube-proxy" --config="$d/kube-proxy.yaml"
+done
+mark "hosts: OVS, containerd + images, kubelet, kube-proxy" "$s"
+s=$(now)
+for h in "${HOSTS[@]}"; do
+  wait_for 120 "node ${NODE_NAME[$h]} registered (logs/kubelet-$h.log)" kubectl_admin get node "${NODE_NAME[$h]}"
+done
+if [ $ECLOUD = 0 ]; then
+  kubectl_admin wait --for=condition=Ready node --all --timeout=120s >/dev/null || die "nodes not Ready (logs/kubelet-*.log)"
+fi
+mark "nodes registered$([ $ECLOUD = 0 ] && echo ' + Ready')" "$s"
+touch "$STATE/up"
+
+# ------------------------------------------------------------------ ecloud, workloads
+s=$(now)
+wait_for 60 "the default ServiceAccount" kubectl_admin get serviceaccount default
+kubectl_admin apply --server-side -k "$ROOT/manifests/crds" >/dev/null
+kubectl_admin wait --for=condition=Established crd --all --timeout=60s >/dev/null
+if [ $ECLOUD = 1 ]; then
+  kubectl_admin apply --server-side -f "$HERE/default-pool.yaml" >/dev/null
+  # The same files a user applies; the images are already in every host's containerd.
+  kubectl_admin apply --server-side -k "$ROOT/manifests" >/dev/null
+  kubectl_admin wait --for=condition=Ready node --all --timeout=180s >/dev/null ||
+    die "nodes not Ready after installing ecloud: is netd running? (kubectl -n kube-system get pods)"
+  "$HERE/wait-workloads.sh" 180 || die "ecloud components not ready"
+  kubectl_admin apply --server-side -k "$ROOT/manifests/examples" >/dev/null
+else
+  log "ecloud images not built yet (make build builds no component): CRDs only, temporary pod network, demo workload"
+  kubectl_admin apply --server-side -f "$HERE/demo.yaml" >/dev/null
+fi
+"$HERE/wait-workloads.sh" 180 || die "workloads not ready"
+mark "workloads Running" "$s"
+mark "TOTAL make up" "$T0"
+"$HERE/summary.sh"

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"archive/tar"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+func TestWriteRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "tool")
+	if err := os.WriteFile(bin, []byte("#!fake-binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "img.tar")
+	spec := Spec{Ref: "ecloud/tool:dev", Files: []File{{Source: bin, Dest: "/usr/local/bin/tool"}},
+		Entrypoint: []string{"/usr/local/bin/tool"}, Cmd: []string{"--v=2"}}
+	if err := Write(spec, out); err != nil {
+		t.Fatal(err)
+	}
+	tag, _ := name.NewTag("ecloud/tool:dev")
+	img, err := tarball.ImageFromPath(out, &tag)
+	if err != nil {
+		t.Fatalf("read back %s: %v", out, err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.Config.Entrypoint, " "); got != "/usr/local/bin/tool" {
+		t.Errorf("entrypoint %q", got)
+	}
+	if got := strings.Join(cfg.Config.Cmd, " "); got != "--v=2" {
+		t.Errorf("cmd %q", got)
+	}
+	layers, err := img.Layers()
+	if err != nil || len(layers) != 1 {
+		t.Fatalf("layers %d, %v", len(layers), err)
+	}
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	entries := map[string]*tar.Header{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries[h.Name] = h
+	}
+	for _, want := range []string{"tmp/", "usr/", "usr/local/", "usr/local/bin/", "usr/local/bin/tool"} {
+		if entries[want] == nil {
+			t.Errorf("layer lacks %s (has %v)", want, entries)
+		}
+	}
+	if h := entries["usr/local/bin/tool"]; h != nil && (h.Mode != 0o755 || h.Size != int64(len("#!fake-binary"))) {
+		t.Errorf("tool entry mode %o size %d", h.Mode, h.Size)
+	}
+	// Same inputs, same digest: the images are reproducible.
+	img2, err := Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1, _ := img.Digest()
+	d2, _ := img2.Digest()
+	if d1 != d2 {
+		t.Errorf("digest differs between builds: %s vs %s", d1, d2)
+	}
+}
+
+func TestSpecValidate(t *testing.T) {
+	ok := File{Source: "x", Dest: "/x"}
+	for _, tc := range []struct {
+		name string
+		spec Spec
+		want string
+	}{
+		{"bad ref", Spec{Ref: "UPPER/case:dev", Files: []File{ok}, Entrypoint: []string{"/x"}}, "image reference"},
+		{"no files", Spec{Ref: "a/b:c", Entrypoint: []string{"/x"}}, "no files"},
+		{"relative dest", Spec{Ref: "a/b:c", Files: []File{{Source: "x", Dest: "x"}}, Entrypoint: []string{"/x"}}, "clean absolute path"},
+		{"twice", Spec{Ref: "a/b:c", Files: []File{ok, ok}, Entrypoint: []string{"/x"}}, "given twice"},
+		{"no entrypoint", Spec{Ref: "a/b:c", Files: []File{ok}}, "no entrypoint"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.spec.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate() = %v, want error containing %q", err, tc.want)
+			}
+		})
+	}
+	if err := (Spec{Ref: "a/b:c", Files: []File{ok}, Entrypoint: []string{"/x"}}).Validate(); err != nil {
+		t.Fatalf("valid spec: %v", err)
+	}
+}

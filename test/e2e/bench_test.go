@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/ptr"
+)
+
+// TestBenchPodStartup (make bench-e2e) creates ECLOUD_E2E_BENCH_PODS pods (default 100) at once,
+// spread over both hosts, and measures create -> Running+Ready per pod as seen by a watch, with the
+// pod network in place (the temporary one until the ecloud CNI is installed). It prints
+// RESULT pod_start_p50_s and RESULT pod_start_p99_s; the goal is p99 <= 5 s (the Kubernetes
+// pod-startup SLO). A benchmark, not a test: it only fails when pods do not start at all.
+func TestBenchPodStartup(t *testing.T) {
+	if os.Getenv("ECLOUD_E2E_BENCH") != "1" {
+		t.Skip("pod-startup benchmark: run it with make bench-e2e (sets ECLOUD_E2E=1 ECLOUD_E2E_BENCH=1)")
+	}
+	c := localCluster(t)
+	ctx := context.Background()
+	n := 100
+	if v, err := strconv.Atoi(os.Getenv("ECLOUD_E2E_BENCH_PODS")); err == nil && v > 0 {
+		n = v
+	}
+	ns := fmt.Sprintf("bench-%d", time.Now().Unix())
+	if _, err := c.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+	})
+	poll(t, time.Minute, "the default ServiceAccount of "+ns, func(ctx context.Context) (bool, error) {
+		_, err := c.kube.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, err
+	})
+
+	w, err := c.kube.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	var mu sync.Mutex
+	created := map[string]time.Time{}
+	ready := map[string]time.Duration{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok || ev.Type == watch.Deleted || !podReady(p) {
+				continue
+			}
+			mu.Lock()
+			if t0, ok := created[p.Name]; ok {
+				if _, seen := ready[p.Name]; !seen {
+					ready[p.Name] = time.Since(t0)
+				}
+			}
+			finished := len(ready) == n
+			mu.Unlock()
+			if finished {
+				return
+			}
+		}
+	}()
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 20)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			pod := workloadPod(fmt.Sprintf("p-%03d", i), "")
+			pod.Spec.NodeSelector = nil
+			pod.Labels = map[string]string{"app": "bench"}
+			pod.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
+				MaxSkew: 1, TopologyKey: zoneLabel, WhenUnsatisfiable: corev1.DoNotSchedule,
+				LabelSelector: &metav1.LabelSelector{MatchLabels: pod.Labels},
+			}}
+			mu.Lock()
+			created[pod.Name] = time.Now()
+			mu.Unlock()
+			if _, err := c.kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+				t.Errorf("create %s: %v", pod.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ready) != n {
+		t.Fatalf("%d of %d pods Ready after %s", len(ready), n, time.Since(start).Round(time.Second))
+	}
+	var d []time.Duration
+	for _, v := range ready {
+		d = append(d, v)
+	}
+	slices.Sort(d)
+	pct := func(p float64) float64 { return d[int(p*float64(len(d)-1))].Seconds() }
+	t.Logf("%d pods Ready in %s; create->Ready min %.2fs p50 %.2fs p90 %.2fs p99 %.2fs max %.2fs",
+		n, time.Since(start).Round(100*time.Millisecond), d[0].Seconds(), pct(0.5), pct(0.9), pct(0.99), d[len(d)-1].Seconds())
+	fmt.Printf("RESULT pod_start_p50_s=%.2f\nRESULT pod_start_p99_s=%.2f\n", pct(0.5), pct(0.99))
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

@@ -1,0 +1,115 @@
+// Command workload is the test workload of the local cluster and the e2e tests (image
+// ecloud/workload:dev). It serves on :8080
+//
+//	/         "hello from <hostname> <pod IPs>"
+//	/fetch    ?url=http://...: GETs the URL from inside the pod and relays status and body, so a
+//	          test can check pod-to-pod and pod-to-Service traffic through the apiserver's pod proxy
+//	/ping     ?ip=A.B.C.D: ICMP echo from inside the pod (unprivileged ICMP socket; the local
+//	          cluster's containerd allows it in every pod), "ok <rtt>" or 502
+//	/healthz  ok
+//
+// and, with -heartbeat FILE, appends a line to FILE every 10 s (the hostPath example).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func podIPs() string {
+	var ips []string
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() {
+			ips = append(ips, n.IP.String())
+		}
+	}
+	return strings.Join(ips, ",")
+}
+
+func main() {
+	listen := flag.String("listen", ":8080", "listen address")
+	heartbeat := flag.String("heartbeat", "", "file to append a line to every 10 s")
+	flag.Parse()
+	host, _ := os.Hostname()
+	client := &http.Client{Timeout: 5 * time.Second}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "hello from %s %s\n", host, podIPs())
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/fetch", func(w http.ResponseWriter, r *http.Request) {
+		url := r.URL.Query().Get("url")
+		if !strings.HasPrefix(url, "http://") {
+			http.Error(w, "fetch: want ?url=http://...", http.StatusBadRequest)
+			return
+		}
+		resp, err := client.Get(url)
+		if err != nil {
+			http.Error(w, fmt.Sprintf("fetch %s from %s: %v", url, host, err), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, io.LimitReader(resp.Body, 1<<20))
+	})
+	mux.HandleFunc("/ping", func(w http.ResponseWriter, r *http.Request) {
+		ip, err := netip.ParseAddr(r.URL.Query().Get("ip"))
+		if err != nil || !ip.Is4() {
+			http.Error(w, "ping: want ?ip=<IPv4 address>", http.StatusBadRequest)
+			return
+		}
+		rtt, err := ping(ip, 2*time.Second)
+		if err != nil {
+			http.Error(w, fmt.Sprintf("ping %s from %s: %v", ip, host, err), http.StatusBadGateway)
+			return
+		}
+		fmt.Fprintf(w, "ok %s\n", rtt)
+	})
+	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+			log.Fatalf("listen %s: %v", *listen, err)
+		}
+	}()
+	log.Printf("workload %s (%s) serving on %s", host, podIPs(), *listen)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if *heartbeat != "" {
+		go beat(ctx, *heartbeat, host)
+	}
+	<-ctx.Done()
+	shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdown)
+}
+
+func beat(ctx context.Context, file, host string) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		f, err := os.OpenFile(file, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			log.Printf("heartbeat %s: %v", file, err)
+		} else {
+			fmt.Fprintf(f, "%s %s %s\n", time.Now().UTC().Format(time.RFC3339), host, podIPs())
+			f.Close()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
