@@ -10,7 +10,6 @@ case "$purpose" in
   # iptables: the gateway/kube-proxy path.
   test) pkgs=(iproute2 iputils-ping ethtool iptables openvswitch-switch) ;;
 
-  test) pkgs=(iproute2 ethtool iptables openvswitch-switch) ;;
   # containerd + runc: one container runtime per simulated host; util-linux: nsenter/unshare for
   # the hosts' namespaces; openssl: the cluster's throwaway PKI; the rest as for test.
   up) pkgs=(containerd runc iptables iproute2 ethtool openvswitch-switch util-linux openssl) ;;
