@@ -98,7 +98,7 @@ func (c *Controller) collect(ns string) (map[string]*groupState, error) {
 		}
 		if dc := health.Datacenter(node); dc != "" {
 			rev, _ := g.Revision(pod)
-			gs.placed = append(gs.placed, dcrule.Placed{Pod: pod, Datacenter: dc})
+			gs.placed = append(gs.placed, dcrule.Placed{Pod: pod, Revision: rev, Datacenter: dc})
 			gs.counts.Add(rev, dc, 1)
 		}
 	}
