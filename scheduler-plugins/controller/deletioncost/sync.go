@@ -145,7 +145,7 @@ func (c *Controller) restore(ctx context.Context, gs *groupState, health *dcrule
 	logger := klog.FromContext(ctx).WithValues("group", gs.group.String(), "pod", klog.KObj(victim),
 		"counts", dcrule.Describe(gs.counts.Total, c.args.Datacenters))
 	err := c.client.PolicyV1().Evictions(victim.Namespace).Evict(ctx, &policyv1.Eviction{
-		ObjectMeta: metav1.ObjectMeta{Namespace: victim.Namespace, Name: victim.Name},
+		ObjectMeta:    metav1.ObjectMeta{Namespace: victim.Namespace, Name: victim.Name},
 		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &victim.UID}},
 	})
 	switch {
