@@ -268,16 +268,7 @@ func TestQueueingHints(t *testing.T) {
 		{"other pod deleted", newPod("e", ownedBy("ReplicaSet", "x", "rs-x"), on("dc-a-0")), nil, fwk.QueueSkip},
 	}
 	for _, tc := range podCases {
-		var oldObj, newObj any
-		if tc.old != nil {
-			oldObj = tc.old
-		}
-		if tc.new != nil {
-			newObj = tc.new
-		}
-		if got, err := p.isSchedulableAfterPodChange(klogDiscard(), pending, oldObj, newObj); err != nil || got != tc.want {
-			t.Errorf("%s: hint %v (err %v), want %v", tc.name, got, err, tc.want)
-		}
+		checkHint(t, tc.name, p.isSchedulableAfterPodChange, pending, objOrNil(tc.old), objOrNil(tc.new), tc.want)
 	}
 	nodeCases := []struct {
 		name     string
@@ -292,17 +283,23 @@ func TestQueueingHints(t *testing.T) {
 		{"nothing relevant changed", node("dc-a"), node("dc-a"), fwk.QueueSkip},
 	}
 	for _, tc := range nodeCases {
-		var oldObj, newObj any
-		if tc.old != nil {
-			oldObj = tc.old
-		}
-		if tc.new != nil {
-			newObj = tc.new
-		}
-		if got, err := p.isSchedulableAfterNodeChange(klogDiscard(), pending, oldObj, newObj); err != nil || got != tc.want {
-			t.Errorf("%s: hint %v (err %v), want %v", tc.name, got, err, tc.want)
-		}
+		checkHint(t, tc.name, p.isSchedulableAfterNodeChange, pending, objOrNil(tc.old), objOrNil(tc.new), tc.want)
 	}
 }
 
 func klogDiscard() klog.Logger { return klog.Background().V(10) }
+
+// objOrNil turns a typed nil pointer into an untyped nil, as the framework passes for add/delete.
+func objOrNil[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return p
+}
+
+func checkHint(t *testing.T, name string, fn fwk.QueueingHintFn, pod *v1.Pod, oldObj, newObj any, want fwk.QueueingHint) {
+	t.Helper()
+	if got, err := fn(klogDiscard(), pod, oldObj, newObj); err != nil || got != want {
+		t.Errorf("%s: hint %v (err %v), want %v", name, got, err, want)
+	}
+}

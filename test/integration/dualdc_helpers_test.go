@@ -272,3 +272,18 @@ func skewOK(s spread) bool {
 	d := s.ready["dc-a"] - s.ready["dc-b"]
 	return d <= 1 && d >= -1
 }
+
+// createSettled creates the web Deployment with replicas pods, waits until all are Ready with
+// wantA in dc-a and the rest in dc-b and carry deletion costs, and returns a monitor, armed.
+func createSettled(t *testing.T, cp *harness.ControlPlane, replicas, wantA int) *spreadMonitor {
+	t.Helper()
+	createDeployment(t, cp, webDeployment(int32(replicas)))
+	s := waitSpread(t, cp, "app=web", fmt.Sprintf("%d ready pods", replicas), func(s spread) bool { return s.settled(replicas) })
+	if s.ready["dc-a"] != wantA || s.ready["dc-b"] != replicas-wantA {
+		t.Fatalf("%d replicas: %s, want dc-a=%d dc-b=%d", replicas, s, wantA, replicas-wantA)
+	}
+	waitCostsOn(t, cp, "app=web", replicas)
+	mon := watchSpread(t, cp, "app=web")
+	mon.arm(true)
+	return mon
+}

@@ -15,14 +15,7 @@ import (
 // finished revision is spread 2+2.
 func TestDualDCRollingUpdate(t *testing.T) {
 	cp := startDualDC(t, config.OutageHold)
-	createDeployment(t, cp, webDeployment(4))
-	s := waitSpread(t, cp, "app=web", "4 ready pods", func(s spread) bool { return s.settled(4) })
-	if s.ready["dc-a"] != 2 || s.ready["dc-b"] != 2 {
-		t.Fatalf("4 replicas: %s, want 2+2", s)
-	}
-	waitCostsOn(t, cp, "app=web", 4)
-	mon := watchSpread(t, cp, "app=web")
-	mon.arm(true)
+	mon := createSettled(t, cp, 4, 2)
 	for round := 2; round <= 3; round++ {
 		image := "ecloud.test/web:" + string(rune('0'+round))
 		updateDeployment(t, cp, "web", func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = image })
@@ -34,7 +27,7 @@ func TestDualDCRollingUpdate(t *testing.T) {
 			st := d.Status
 			return st.ObservedGeneration == d.Generation && st.UpdatedReplicas == 4 && st.Replicas == 4 && st.AvailableReplicas == 4, nil
 		}, "rollout to %s", image)
-		s = waitSpread(t, cp, "app=web", "4 ready pods of the new revision", func(s spread) bool { return s.settled(4) })
+		s := waitSpread(t, cp, "app=web", "4 ready pods of the new revision", func(s spread) bool { return s.settled(4) })
 		for _, p := range listPods(t, cp, "app=web") {
 			if p.Spec.Containers[0].Image != image {
 				t.Fatalf("pod %s still runs %s after the rollout", p.Name, p.Spec.Containers[0].Image)

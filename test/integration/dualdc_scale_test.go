@@ -35,16 +35,9 @@ func TestDualDCScale(t *testing.T) {
 // remove pods from both datacenters alike, leaving 1+1.
 func TestDualDCScaleDown(t *testing.T) {
 	cp := startDualDC(t, config.OutageHold)
-	createDeployment(t, cp, webDeployment(6))
-	s := waitSpread(t, cp, "app=web", "6 ready pods", func(s spread) bool { return s.settled(6) })
-	if s.ready["dc-a"] != 3 || s.ready["dc-b"] != 3 {
-		t.Fatalf("6 replicas: %s, want 3+3", s)
-	}
-	waitCostsOn(t, cp, "app=web", 6)
-	mon := watchSpread(t, cp, "app=web")
-	mon.arm(true)
+	mon := createSettled(t, cp, 6, 3)
 	scaleDeployment(t, cp, "web", 2)
-	s = waitSpread(t, cp, "app=web", "2 ready pods", func(s spread) bool { return s.settled(2) })
+	s := waitSpread(t, cp, "app=web", "2 ready pods", func(s spread) bool { return s.settled(2) })
 	if s.ready["dc-a"] != 1 || s.ready["dc-b"] != 1 {
 		t.Fatalf("after 6→2: %s, want 1+1", s)
 	}
