@@ -11,6 +11,7 @@ LDFLAGS   := -s -w
 TEST_TIMEOUT ?= 45m
 # Benchmarks: each component adds its bench-<name> target to this list.
 BENCHES   :=
+BENCHES   += bench-scheduler
 
 .PHONY: help
 help: ## list the targets
@@ -46,6 +47,10 @@ verify: $(BIN)/controller-gen ## gofmt, go vet, generated files fresh, go.mod ti
 .PHONY: bench
 bench: $(BENCHES) ## run every bench-* target
 	@[ -n "$(BENCHES)" ] || echo "bench: no benchmarks yet"
+
+.PHONY: bench-scheduler
+bench-scheduler: ## scheduler_perf on 2 datacenters: DualDatacenter vs PodTopologySpread (RESULT lines; BENCH_SCHEDULER_SIZE=small for a quick run)
+	GO=$(GO) scheduler-plugins/bench/run.sh
 
 .PHONY: up
 up: ## start the local two-datacenter cluster on real kubelets (not yet: see issue "make up")
