@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 
+	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
 	"github.com/ecloud-io/ecloud/scheduler-plugins/dcrule"
 )
 
@@ -72,11 +73,27 @@ func (c *Controller) collect(ns string) (map[string]*groupState, error) {
 	}
 	groups := map[string]*groupState{}
 	health := dcrule.NewHealth(c.args.TopologyKey, c.args.Datacenters)
+	// Pods of one controller share a group: resolve each controller once per sync.
+	byController := map[types.UID]*dcrule.Group{}
+	resolve := func(pod *v1.Pod) (*dcrule.Group, error) {
+		ref := metav1.GetControllerOf(pod)
+		if ref == nil || pod.Labels[v1alpha1.LabelGroup] != "" {
+			return c.resolver.GroupOf(pod)
+		}
+		if g, ok := byController[ref.UID]; ok {
+			return g, nil
+		}
+		g, err := c.resolver.GroupOf(pod)
+		if err == nil {
+			byController[ref.UID] = g
+		}
+		return g, err
+	}
 	for _, pod := range pods {
 		if pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed || !dcrule.MayHaveGroup(pod) {
 			continue
 		}
-		g, err := c.resolver.GroupOf(pod)
+		g, err := resolve(pod)
 		if err != nil {
 			return nil, err
 		}
