@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -38,8 +39,8 @@ func TestDualDCOutageHold(t *testing.T) {
 				}
 			}
 		}
-		return s.ready["dc-a"] == 1 && s.pending == 1 && strings.Contains(msg, want), nil
-	}, "one pod in dc-a and one Pending with %q (last message %q)", want, msg)
+		return s.ready["dc-a"] == 1 && s.pending == 1 && strings.Contains(msg, want), fmt.Errorf("%s, message %q", s, msg)
+	}, "one pod in dc-a and one Pending with %q", want)
 	t.Logf("pending message: %s", msg)
 	if !strings.Contains(msg, "outagePolicy Hold") {
 		t.Errorf("message %q does not say the datacenter is out under Hold", msg)
