@@ -155,16 +155,19 @@ func (c *Controller) restore(ctx context.Context, gs *groupState, health *dcrule
 	if gs.waiting > 0 || len(gs.placed) < 2 || c.spread(gs) {
 		return 0, nil
 	}
+	// After an eviction (or a refusal) leave the group alone for a while: events of the
+	// namespace would otherwise retry at once.
+	if wait := c.holdOff.remaining(gs.group.Key()); wait > 0 {
+		return wait, nil
+	}
+	c.holdOff.start(gs.group.Key(), c.evictionRetry)
 	victim := c.victim(gs)
 	if victim == nil {
 		return 0, nil
 	}
 	logger := klog.FromContext(ctx).WithValues("group", gs.group.String(), "pod", klog.KObj(victim),
 		"counts", dcrule.Describe(gs.counts.Total, c.args.Datacenters))
-	err := c.client.PolicyV1().Evictions(victim.Namespace).Evict(ctx, &policyv1.Eviction{
-		ObjectMeta:    metav1.ObjectMeta{Namespace: victim.Namespace, Name: victim.Name},
-		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &victim.UID}},
-	})
+	err := c.evict(ctx, victim)
 	switch {
 	case apierrors.IsTooManyRequests(err):
 		evictions.WithLabelValues("blocked").Inc()
@@ -215,3 +218,21 @@ func (c *Controller) victim(gs *groupState) *v1.Pod {
 	}
 	return victim
 }
+
+// evict asks the apiserver to evict the pod. Unlike the typed client's Evict it does not sit in
+// client-go's automatic retries of a 429 (a PodDisruptionBudget refusing, Retry-After 10s, up to
+// ten times): a refusal comes back at once and the namespace is looked at again later.
+func (c *Controller) evict(ctx context.Context, pod *v1.Pod) error {
+	ctx, cancel := context.WithTimeout(ctx, evictionTimeout)
+	defer cancel()
+	eviction := &policyv1.Eviction{
+		ObjectMeta:    metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name},
+		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pod.UID}},
+	}
+	return c.client.PolicyV1().RESTClient().Post().
+		AbsPath("/api/v1", "namespaces", pod.Namespace, "pods", pod.Name, "eviction").
+		MaxRetries(0).Body(eviction).Do(ctx).Error()
+}
+
+// evictionTimeout bounds one eviction request.
+const evictionTimeout = 30 * time.Second
