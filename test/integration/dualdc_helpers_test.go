@@ -95,14 +95,19 @@ func webDeployment(replicas int32) *appsv1.Deployment {
 			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType, RollingUpdate: &appsv1.RollingUpdateDeployment{
 				MaxSurge: ptr.To(intstr.FromInt32(1)), MaxUnavailable: ptr.To(intstr.FromInt32(0)),
 			}},
-			Template: v1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: v1.PodSpec{
-					SchedulerName:                 dualDCScheduler,
-					TerminationGracePeriodSeconds: ptr.To[int64](0),
-					Containers:                    []v1.Container{{Name: "web", Image: "ecloud.test/web:1"}},
-				},
-			},
+			Template: dualDCPodTemplate(labels, "web"),
+		},
+	}
+}
+
+// dualDCPodTemplate is a pod template for the ecloud-scheduler profile, container named name.
+func dualDCPodTemplate(labels map[string]string, name string) v1.PodTemplateSpec {
+	return v1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: labels},
+		Spec: v1.PodSpec{
+			SchedulerName:                 dualDCScheduler,
+			TerminationGracePeriodSeconds: ptr.To[int64](0),
+			Containers:                    []v1.Container{{Name: name, Image: "ecloud.test/" + name + ":1"}},
 		},
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
-	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -25,14 +24,7 @@ func TestDualDCStatefulSetOrdinals(t *testing.T) {
 			Replicas:    ptr.To[int32](3),
 			ServiceName: "db",
 			Selector:    &metav1.LabelSelector{MatchLabels: labels},
-			Template: v1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: v1.PodSpec{
-					SchedulerName:                 dualDCScheduler,
-					TerminationGracePeriodSeconds: ptr.To[int64](0),
-					Containers:                    []v1.Container{{Name: "db", Image: "ecloud.test/db:1"}},
-				},
-			},
+			Template:    dualDCPodTemplate(labels, "db"),
 		},
 	}
 	if _, err := cp.Kube.AppsV1().StatefulSets(dualDCNamespace).Create(cp.Ctx, sts, metav1.CreateOptions{}); err != nil {

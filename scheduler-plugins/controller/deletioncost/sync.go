@@ -152,7 +152,7 @@ func (c *Controller) restore(ctx context.Context, gs *groupState, health *dcrule
 			return 0, nil
 		}
 	}
-	if gs.waiting > 0 || len(gs.placed) < 2 || c.spread(gs) {
+	if !c.needsMove(gs) {
 		return 0, nil
 	}
 	// After an eviction (or a refusal) leave the group alone for a while: events of the
@@ -182,6 +182,13 @@ func (c *Controller) restore(ctx context.Context, gs *groupState, health *dcrule
 	evictions.WithLabelValues("evicted").Inc()
 	logger.Info("Evicted a surplus pod so the group spreads over the datacenters again")
 	return c.evictionRetry, nil
+}
+
+// needsMove reports whether a settled group breaks the rule. Only a settled group is moved:
+// nothing pending or terminating, and a single revision (a rollout in progress is spread by the
+// scheduler and the deletion costs; evicting then would fight the Deployment controller).
+func (c *Controller) needsMove(gs *groupState) bool {
+	return gs.waiting == 0 && len(gs.placed) >= 2 && len(gs.counts.ByRevision) == 1 && !c.spread(gs)
 }
 
 // spread reports whether the group keeps the rule: a pod in every datacenter and skew ≤ maxSkew.

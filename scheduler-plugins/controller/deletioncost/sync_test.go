@@ -26,7 +26,8 @@ func TestRestoreDecision(t *testing.T) {
 		name       string
 		placed     map[string]string // pod name → datacenter
 		bare       bool
-		wantSpread bool
+		rollout    bool // the pods are of two revisions
+		wantSpread bool // restore leaves the group alone
 		wantVictim string
 	}{
 		{name: "1+1 is spread", placed: map[string]string{"p1": "dc-a", "p2": "dc-b"}, wantSpread: true},
@@ -34,6 +35,7 @@ func TestRestoreDecision(t *testing.T) {
 		{name: "2+0 after Degrade: evict the younger dc-a pod", placed: map[string]string{"p1": "dc-a", "p2": "dc-a"}, wantVictim: "p2"},
 		{name: "3+1 skewed: evict from dc-a", placed: map[string]string{"p1": "dc-a", "p2": "dc-a", "p3": "dc-a", "p4": "dc-b"}, wantVictim: "p3"},
 		{name: "bare pods are never evicted", placed: map[string]string{"p1": "dc-a", "p2": "dc-a"}, bare: true},
+		{name: "no move during a rollout", placed: map[string]string{"p1": "dc-a", "p2": "dc-a"}, rollout: true, wantSpread: true},
 	}
 	c := &Controller{args: config.DualDatacenterArgs{Datacenters: []string{"dc-a", "dc-b"}, MaxSkew: 1}, rule: dcrule.Rule{MaxSkew: 1}}
 	for _, tc := range cases {
@@ -44,11 +46,15 @@ func TestRestoreDecision(t *testing.T) {
 				if !ok {
 					continue
 				}
-				gs.placed = append(gs.placed, dcrule.Placed{Pod: pod(name, 10-i, !tc.bare), Revision: "r", Datacenter: dc})
-				gs.counts.Add("r", dc, 1)
+				rev := "r"
+				if tc.rollout && i%2 == 1 {
+					rev = "r2"
+				}
+				gs.placed = append(gs.placed, dcrule.Placed{Pod: pod(name, 10-i, !tc.bare), Revision: rev, Datacenter: dc})
+				gs.counts.Add(rev, dc, 1)
 			}
-			if got := c.spread(gs); got != tc.wantSpread {
-				t.Fatalf("spread = %v, want %v", got, tc.wantSpread)
+			if move := c.needsMove(gs); move == tc.wantSpread {
+				t.Fatalf("needsMove = %v, want %v", move, !tc.wantSpread)
 			}
 			if tc.wantSpread {
 				return
