@@ -5,9 +5,8 @@
 # throughput ratios as the last lines:
 #   RESULT dualdc_vs_pts_throughput_ratio=<DualDatacenter / PodTopologySpread pods/s>
 #   RESULT ippool_overhead_ratio=<DualDatacenterIPPool / DualDatacenter pods/s>  (once that case exists)
-# BENCH_SCHEDULER_SIZE selects the workload: small (500 nodes / 1000 pods), performance (default,
-# 2000 nodes / 4000 pods, the largest that fits in 10 minutes on the shared 2-core machine) or large
-# (5000 nodes / 10000 pods).
+# BENCH_SCHEDULER_SIZE selects the workload: performance (default, 5000 nodes / 10000 pods, 6 min
+# on the 2-core machine), medium (2000 nodes / 4000 pods) or small (500 nodes / 1000 pods).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 go=${GO:-go}
