@@ -48,8 +48,8 @@ bench: $(BENCHES) ## run every bench-* target
 	@[ -n "$(BENCHES)" ] || echo "bench: no benchmarks yet"
 
 .PHONY: bench-scheduler
-bench-scheduler: ## scheduler_perf: PodTopologySpread vs DualDatacenter vs DualDatacenter+IPPool (RESULT ratios)
-	hack/bench-scheduler.sh
+bench-scheduler: ## scheduler_perf on 2 datacenters: PodTopologySpread vs DualDatacenter vs DualDatacenter+IPPool (RESULT lines; BENCH_SCHEDULER_SIZE=small|medium for a quicker run)
+	GO=$(GO) scheduler-plugins/bench/run.sh
 
 .PHONY: bench-agent
 bench-agent: ## node agent: 500 real container cgroups, our collector vs cAdvisor's manager (CPU, peak RSS); root

@@ -1,9 +1,18 @@
+//go:build schedulerperf
+
+// Package bench runs the upstream scheduler_perf harness (k8s.io/kubernetes/test/integration/
+// scheduler_perf) with ecloud's plugins in its out-of-tree registry, comparing the stock
+// PodTopologySpread rule with DualDatacenter, and DualDatacenter with DualDatacenter + IPPool, on two
+// datacenters. It needs an etcd binary on PATH
+// (scheduler_perf starts one per workload); `make bench-scheduler` builds it from this module.
+// The build tag keeps this heavy test binary out of `go test ./...`.
 package bench
 
 import (
+	"context"
 	"fmt"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,6 +20,7 @@ import (
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	_ "k8s.io/component-base/logs/json/register"
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
@@ -32,14 +42,16 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// BenchmarkPerfScheduling runs performance-config.yaml: one test case per profile, same nodes
-// and pod count. `make bench-scheduler` turns the throughputs into the RESULT ratios.
-func BenchmarkPerfScheduling(b *testing.B) {
-	registry := frameworkruntime.Registry{
+// outOfTree is the registry the benchmark's schedulers get: the same plugins as ecloud-scheduler.
+func outOfTree() frameworkruntime.Registry {
+	return frameworkruntime.Registry{
 		dualdatacenter.Name: dualdatacenter.New,
 		ippool.Name:         ippool.New,
 	}
-	perf.RunBenchmarkPerfScheduling(b, "performance-config.yaml", "ecloud", registry, perf.WithPrepareFn(installPools))
+}
+
+func BenchmarkPerfScheduling(b *testing.B) {
+	perf.RunBenchmarkPerfScheduling(b, "performance-config.yaml", "ecloud", outOfTree(), perf.WithPrepareFn(installPools))
 }
 
 // installPools installs the network.ecloud.io CRDs and one default pool per datacenter, large
@@ -51,21 +63,18 @@ func installPools(tCtx ktesting.TContext) error {
 	if err != nil {
 		return err
 	}
-	files, err := crds.FS.ReadDir(".")
+	files, err := fs.Glob(crds.FS, "*.yaml")
 	if err != nil {
 		return err
 	}
 	for _, f := range files {
-		if filepath.Ext(f.Name()) != ".yaml" {
-			continue
-		}
-		raw, err := crds.FS.ReadFile(f.Name())
+		raw, err := crds.FS.ReadFile(f)
 		if err != nil {
 			return err
 		}
 		crd := &apiextensionsv1.CustomResourceDefinition{}
 		if err := yaml.Unmarshal(raw, crd); err != nil {
-			return fmt.Errorf("decode %s: %w", f.Name(), err)
+			return fmt.Errorf("decode %s: %w", f, err)
 		}
 		if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(tCtx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create CRD %s: %w", crd.Name, err)
@@ -85,15 +94,11 @@ func installPools(tCtx ktesting.TContext) error {
 				Default:      true,
 			},
 		}
-		// The CRD may take a moment to be served.
-		var err error
-		for try := 0; try < 100; try++ {
-			if _, err = cs.IPPools().Create(tCtx, pool, metav1.CreateOptions{}); err == nil || apierrors.IsAlreadyExists(err) {
-				err = nil
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		// The CRD takes a moment to be served.
+		err := wait.PollUntilContextTimeout(tCtx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			_, err := cs.IPPools().Create(ctx, pool, metav1.CreateOptions{})
+			return err == nil || apierrors.IsAlreadyExists(err), nil
+		})
 		if err != nil {
 			return fmt.Errorf("create pool %s: %w", pool.Name, err)
 		}

@@ -49,6 +49,9 @@ func (g *Group) String() string { return fmt.Sprintf("%s %s/%s", g.Kind, g.Names
 // Key identifies the group.
 func (g *Group) Key() string { return string(g.Kind) + "/" + g.Namespace + "/" + g.Name }
 
+// Owners is the number of controllers whose pods make up the group (0 for a label group).
+func (g *Group) Owners() int { return g.owners.Len() }
+
 // Revision says whether pod belongs to the group and, if so, which revision of it: the
 // ReplicaSet of a Deployment, the controller-revision-hash of a StatefulSet, the
 // pod-template-hash (or controller-revision-hash) of a labelled pod.

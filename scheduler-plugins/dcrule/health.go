@@ -56,9 +56,12 @@ func (h *Health) Datacenter(node *v1.Node) string {
 // Observe records one node.
 func (h *Health) Observe(node *v1.Node) {
 	if dc := h.Datacenter(node); dc != "" && NodeUsable(node) {
-		h.up[dc] = true
+		h.MarkUp(dc)
 	}
 }
+
+// MarkUp records that the datacenter has a usable node.
+func (h *Health) MarkUp(dc string) { h.up[dc] = true }
 
 // Up reports whether the datacenter has a usable node.
 func (h *Health) Up(dc string) bool { return h.up[dc] }

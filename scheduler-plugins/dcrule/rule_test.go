@@ -43,6 +43,9 @@ func TestEvaluate(t *testing.T) {
 		{name: "new revision's second pod goes to the other datacenter", maxSkew: 1, rev: "r2",
 			counts:  map[string]map[string]int{"r1": {"dc-b": 1}, "r2": {"dc-a": 1}},
 			allowed: []string{"dc-b"}, reasons: map[string]string{"dc-a": "revision r2 of deployment shop/web with 0 pods in dc-b"}},
+		{name: "a tie for the group goes where the revision has fewer pods", maxSkew: 1, rev: "r2",
+			counts:  map[string]map[string]int{"r1": {"dc-b": 1}, "r2": {"dc-a": 2, "dc-b": 1}},
+			allowed: []string{"dc-b"}, reasons: map[string]string{"dc-a": "would skew revision r2 of deployment shop/web beyond maxSkew 1 (dc-a=2, dc-b=1)"}},
 		{name: "revision rule yields when the group rule leaves no other datacenter", maxSkew: 1, rev: "r2",
 			counts:  map[string]map[string]int{"r1": {"dc-b": 2}, "r2": {"dc-a": 1}},
 			allowed: []string{"dc-a"}, reasons: map[string]string{"dc-b": "beyond maxSkew"}},
@@ -72,14 +75,25 @@ func TestDeletionCosts(t *testing.T) {
 		return &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(base.Add(-time.Duration(age) * time.Minute))}}
 	}
 	a1, a2, a3, b1 := pod("a1", 3), pod("a2", 2), pod("a3", 1), pod("b1", 5)
-	costs := DeletionCosts([]Placed{{a1, "dc-a"}, {a2, "dc-a"}, {a3, "dc-a"}, {b1, "dc-b"}})
+	oldA, oldB, newA := pod("old-a", 9), pod("old-b", 9), pod("new-a", 1)
 	cases := []struct {
-		pod  *v1.Pod
-		want int32
-	}{{a3, -1}, {a2, -2}, {a1, -3}, {b1, -1}}
+		name string
+		pods []Placed
+		want map[*v1.Pod]int32
+	}{
+		{"fuller datacenter first, oldest kept longest",
+			[]Placed{{a1, "r", "dc-a"}, {a2, "r", "dc-a"}, {a3, "r", "dc-a"}, {b1, "r", "dc-b"}},
+			map[*v1.Pod]int32{a1: -1, a2: -2, a3: -3, b1: -1}},
+		{"rolling update: the old pod where the new revision already is goes first",
+			[]Placed{{oldA, "old", "dc-a"}, {oldB, "old", "dc-b"}, {newA, "new", "dc-a"}},
+			map[*v1.Pod]int32{oldA: -2, oldB: -1, newA: -2}},
+	}
 	for _, tc := range cases {
-		if costs[tc.pod] != tc.want {
-			t.Errorf("%s: cost %d, want %d", tc.pod.Name, costs[tc.pod], tc.want)
+		costs := DeletionCosts(tc.pods)
+		for p, want := range tc.want {
+			if costs[p] != want {
+				t.Errorf("%s: %s cost %d, want %d", tc.name, p.Name, costs[p], want)
+			}
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 
@@ -59,26 +58,8 @@ func (p *DualDatacenter) PreFilter(ctx context.Context, state fwk.CycleState, po
 
 // judge counts the group and evaluates the rule for every datacenter.
 func (p *DualDatacenter) judge(logger klog.Logger, g *dcrule.Group, rev string, nodes []fwk.NodeInfo) *cycleState {
-	health := dcrule.NewHealth(p.args.TopologyKey, p.args.Datacenters)
-	counts := dcrule.NewCounts()
-	seen := map[types.UID]bool{}
-	for _, ni := range nodes {
-		node := ni.Node()
-		health.Observe(node)
-		dc := health.Datacenter(node)
-		for _, pi := range ni.GetPods() {
-			q := pi.GetPod()
-			r, member := g.Revision(q)
-			if !member {
-				continue
-			}
-			seen[q.UID] = true
-			if dc != "" && q.DeletionTimestamp == nil {
-				counts.Add(r, dc, 1)
-			}
-		}
-	}
-	p.inflight.addUnseen(g.Key(), seen, counts)
+	health, counts := p.counts.count(g, nodes, p.args)
+	p.inflight.addUnseen(g.Key(), p.inSnapshot, counts)
 
 	s := &cycleState{group: g, revision: rev, counts: counts, health: health, degraded: map[string]string{}}
 	s.considered = p.args.Datacenters
@@ -116,8 +97,10 @@ func (p *DualDatacenter) judge(logger klog.Logger, g *dcrule.Group, rev string, 
 	if !anyAllowed(s.verdict) {
 		blockedTotal.WithLabelValues(string(p.args.OutagePolicy)).Inc()
 	}
-	logger.V(4).Info("DualDatacenter verdict", "group", g.String(), "revision", rev,
-		"counts", dcrule.Describe(counts.Total, p.args.Datacenters), "out", out, "verdict", s.verdict)
+	if v := logger.V(4); v.Enabled() {
+		v.Info("DualDatacenter verdict", "group", g.String(), "revision", rev,
+			"counts", dcrule.Describe(counts.Total, p.args.Datacenters), "out", out, "verdict", s.verdict)
+	}
 	return s
 }
 

@@ -24,11 +24,14 @@ const Name = "DualDatacenter"
 
 // DualDatacenter implements the two-datacenter rule at scheduling time.
 type DualDatacenter struct {
-	args     config.DualDatacenterArgs
-	rule     dcrule.Rule
-	handle   fwk.Handle
-	resolver *dcrule.Resolver
-	inflight *inflight
+	args   config.DualDatacenterArgs
+	rule   dcrule.Rule
+	handle fwk.Handle
+	// nodeInfos is the scheduler's snapshot (a field so tests can give their own).
+	nodeInfos func() fwk.NodeInfoLister
+	resolver  *dcrule.Resolver
+	inflight  *inflight
+	counts    *countCache
 }
 
 var (
@@ -55,14 +58,16 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 	registerMetrics()
 	apps := h.SharedInformerFactory().Apps().V1()
 	p := &DualDatacenter{
-		args:   *args,
-		rule:   dcrule.Rule{MaxSkew: args.MaxSkew},
-		handle: h,
+		args:      *args,
+		rule:      dcrule.Rule{MaxSkew: args.MaxSkew},
+		handle:    h,
+		nodeInfos: func() fwk.NodeInfoLister { return h.SnapshotSharedLister().NodeInfos() },
 		resolver: &dcrule.Resolver{
 			ReplicaSets:  apps.ReplicaSets().Lister(),
 			StatefulSets: apps.StatefulSets().Lister(),
 		},
 		inflight: newInflight(),
+		counts:   newCountCache(),
 	}
 	return p, nil
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
+	schedcache "k8s.io/kubernetes/pkg/scheduler/backend/cache"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 	"k8s.io/utils/ptr"
 
@@ -115,7 +116,7 @@ func newTestPlugin(t *testing.T, policy config.OutagePolicy) *DualDatacenter {
 	}
 	args := config.DualDatacenterArgs{TopologyKey: v1alpha1.DefaultDatacenterLabel, Datacenters: []string{"dc-a", "dc-b"}, MaxSkew: 1, OutagePolicy: policy}
 	registerMetrics()
-	return &DualDatacenter{args: args, rule: dcrule.Rule{MaxSkew: 1}, inflight: newInflight(),
+	return &DualDatacenter{args: args, rule: dcrule.Rule{MaxSkew: 1}, inflight: newInflight(), counts: newCountCache(),
 		resolver: &dcrule.Resolver{ReplicaSets: appslisters.NewReplicaSetLister(rsIdx), StatefulSets: appslisters.NewStatefulSetLister(stsIdx)}}
 }
 
@@ -140,6 +141,9 @@ func TestPreFilterAndFilter(t *testing.T) {
 			want:     map[string]string{"dc-a": "0 pods in dc-b", "dc-b": ""}},
 		{name: "a reservation not yet in the snapshot counts", pod: newPod("p", inRS(rsNew)),
 			existing: []*v1.Pod{newPod("e1", inRS(rsNew), on("dc-a-0"))}, inflight: map[string]string{"r1": "dc-b"},
+			want: map[string]string{"dc-a": "", "dc-b": ""}},
+		{name: "a reservation already in the snapshot is not counted twice", pod: newPod("p", inRS(rsNew)),
+			existing: []*v1.Pod{newPod("e1", inRS(rsNew), on("dc-a-0")), newPod("e2", inRS(rsNew), on("dc-b-0"))}, inflight: map[string]string{"e2": "dc-b"},
 			want: map[string]string{"dc-a": "", "dc-b": ""}},
 		{name: "pods of every revision count for the group", pod: newPod("p", inRS(rsNew)),
 			existing: []*v1.Pod{newPod("e1", inRS(rsOld), on("dc-a-0")), newPod("e2", inRS(rsOld), on("dc-a-1")), newPod("e3", inRS(rsNew), on("dc-b-0"))},
@@ -169,9 +173,10 @@ func TestPreFilterAndFilter(t *testing.T) {
 			}
 			p := newTestPlugin(t, tc.policy)
 			for name, dc := range tc.inflight {
-				p.inflight.add(types.UID("uid-"+name), inflightEntry{group: "deployment/shop/web", datacenter: dc, revision: "web-new", since: metav1.Now().Time})
+				p.inflight.add(types.UID("uid-"+name), inflightEntry{group: "deployment/shop/web", datacenter: dc, node: dc + "-0", revision: "web-new", since: metav1.Now().Time})
 			}
 			nodes := cluster(tc.existing, tc.cordon)
+			p.nodeInfos = snapshotOf(nodes)
 			state := framework.NewCycleState()
 			_, st := p.PreFilter(context.Background(), state, tc.pod, nodes)
 			if tc.skip {
@@ -268,16 +273,7 @@ func TestQueueingHints(t *testing.T) {
 		{"other pod deleted", newPod("e", ownedBy("ReplicaSet", "x", "rs-x"), on("dc-a-0")), nil, fwk.QueueSkip},
 	}
 	for _, tc := range podCases {
-		var oldObj, newObj any
-		if tc.old != nil {
-			oldObj = tc.old
-		}
-		if tc.new != nil {
-			newObj = tc.new
-		}
-		if got, err := p.isSchedulableAfterPodChange(klogDiscard(), pending, oldObj, newObj); err != nil || got != tc.want {
-			t.Errorf("%s: hint %v (err %v), want %v", tc.name, got, err, tc.want)
-		}
+		checkHint(t, tc.name, p.isSchedulableAfterPodChange, pending, objOrNil(tc.old), objOrNil(tc.new), tc.want)
 	}
 	nodeCases := []struct {
 		name     string
@@ -292,17 +288,73 @@ func TestQueueingHints(t *testing.T) {
 		{"nothing relevant changed", node("dc-a"), node("dc-a"), fwk.QueueSkip},
 	}
 	for _, tc := range nodeCases {
-		var oldObj, newObj any
-		if tc.old != nil {
-			oldObj = tc.old
-		}
-		if tc.new != nil {
-			newObj = tc.new
-		}
-		if got, err := p.isSchedulableAfterNodeChange(klogDiscard(), pending, oldObj, newObj); err != nil || got != tc.want {
-			t.Errorf("%s: hint %v (err %v), want %v", tc.name, got, err, tc.want)
-		}
+		checkHint(t, tc.name, p.isSchedulableAfterNodeChange, pending, objOrNil(tc.old), objOrNil(tc.new), tc.want)
 	}
 }
 
 func klogDiscard() klog.Logger { return klog.Background().V(10) }
+
+// objOrNil turns a typed nil pointer into an untyped nil, as the framework passes for add/delete.
+func objOrNil[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return p
+}
+
+func checkHint(t *testing.T, name string, fn fwk.QueueingHintFn, pod *v1.Pod, oldObj, newObj any, want fwk.QueueingHint) {
+	t.Helper()
+	if got, err := fn(klogDiscard(), pod, oldObj, newObj); err != nil || got != want {
+		t.Errorf("%s: hint %v (err %v), want %v", name, got, err, want)
+	}
+}
+
+// snapshotOf serves the test cluster as the scheduler's snapshot.
+func snapshotOf(nodes []fwk.NodeInfo) func() fwk.NodeInfoLister {
+	var pods []*v1.Pod
+	var ns []*v1.Node
+	for _, ni := range nodes {
+		ns = append(ns, ni.Node())
+		for _, pi := range ni.GetPods() {
+			pods = append(pods, pi.GetPod())
+		}
+	}
+	snap := schedcache.NewSnapshot(pods, ns)
+	return func() fwk.NodeInfoLister { return snap.NodeInfos() }
+}
+
+// TestCountCacheFollowsNodeChanges counts, changes one node (a pod bound, a pod terminating), and
+// counts again with the same NodeInfos: the cache must re-read exactly the changed nodes.
+func TestCountCacheFollowsNodeChanges(t *testing.T) {
+	p := newTestPlugin(t, config.OutageHold)
+	pending := newPod("p", inRS(rsNew))
+	e1 := newPod("e1", inRS(rsNew), on("dc-a-0"))
+	nodes := cluster([]*v1.Pod{e1}, nil)
+	p.nodeInfos = snapshotOf(nodes)
+	g, err := p.groupOf(pending)
+	if err != nil || g == nil {
+		t.Fatalf("group: %v %v", g, err)
+	}
+	steps := []struct {
+		name   string
+		change func()
+		want   string
+	}{
+		{"initial", func() {}, "dc-a=1, dc-b=0"},
+		{"unchanged nodes come from the cache", func() {}, "dc-a=1, dc-b=0"},
+		{"a pod bound in dc-b", func() { nodes[2].(*framework.NodeInfo).AddPod(newPod("e2", inRS(rsNew), on("dc-b-0"))) }, "dc-a=1, dc-b=1"},
+		{"a pod of another workload changes nothing", func() { nodes[3].(*framework.NodeInfo).AddPod(newPod("x", on("dc-b-1"))) }, "dc-a=1, dc-b=1"},
+		{"the dc-a pod is removed", func() {
+			if err := nodes[0].(*framework.NodeInfo).RemovePod(klogDiscard(), e1); err != nil {
+				t.Fatal(err)
+			}
+		}, "dc-a=0, dc-b=1"},
+	}
+	for _, step := range steps {
+		step.change()
+		_, counts := p.counts.count(g, nodes, p.args)
+		if got := dcrule.Describe(counts.Total, p.args.Datacenters); got != step.want {
+			t.Errorf("%s: counts %s, want %s", step.name, got, step.want)
+		}
+	}
+}

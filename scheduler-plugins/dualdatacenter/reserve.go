@@ -18,8 +18,8 @@ import (
 const inflightTTL = 10 * time.Minute
 
 type inflightEntry struct {
-	group, revision, datacenter string
-	since                       time.Time
+	group, revision, datacenter, node string
+	since                             time.Time
 }
 
 // inflight counts pods reserved in a datacenter that the next snapshot may not hold yet. An entry
@@ -46,17 +46,20 @@ func (f *inflight) remove(uid types.UID) {
 	inflightGauge.Set(float64(len(f.entries)))
 }
 
-// addUnseen adds the group's reservations whose pods the snapshot did not hold to counts, and
-// forgets those it did hold.
-func (f *inflight) addUnseen(group string, seen map[types.UID]bool, counts *dcrule.Counts) {
+// addUnseen adds the group's reservations whose pods the snapshot does not hold (inSnapshot says)
+// to counts, and forgets those it holds and expired ones.
+func (f *inflight) addUnseen(group string, inSnapshot func(node string, uid types.UID) bool, counts *dcrule.Counts) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := time.Now()
 	for uid, e := range f.entries {
 		switch {
-		case seen[uid] || now.Sub(e.since) > inflightTTL:
+		case now.Sub(e.since) > inflightTTL:
 			delete(f.entries, uid)
-		case e.group == group:
+		case e.group != group:
+		case inSnapshot(e.node, uid):
+			delete(f.entries, uid)
+		default:
 			counts.Add(e.revision, e.datacenter, 1)
 		}
 	}
@@ -69,12 +72,12 @@ func (p *DualDatacenter) Reserve(ctx context.Context, state fwk.CycleState, pod 
 	if !ok {
 		return nil
 	}
-	ni, err := p.handle.SnapshotSharedLister().NodeInfos().Get(nodeName)
+	ni, err := p.nodeInfos().Get(nodeName)
 	if err != nil {
 		return fwk.AsStatus(err)
 	}
 	dc := s.health.Datacenter(ni.Node())
-	p.inflight.add(pod.UID, inflightEntry{group: s.group.Key(), revision: s.revision, datacenter: dc, since: time.Now()})
+	p.inflight.add(pod.UID, inflightEntry{group: s.group.Key(), revision: s.revision, datacenter: dc, node: nodeName, since: time.Now()})
 	klog.FromContext(ctx).V(4).Info("DualDatacenter reserved", "pod", klog.KObj(pod), "group", s.group.String(), "datacenter", dc)
 	return nil
 }
@@ -90,7 +93,7 @@ func (p *DualDatacenter) PostBind(ctx context.Context, state fwk.CycleState, pod
 	if !ok {
 		return
 	}
-	ni, err := p.handle.SnapshotSharedLister().NodeInfos().Get(nodeName)
+	ni, err := p.nodeInfos().Get(nodeName)
 	if err != nil {
 		return
 	}
@@ -106,3 +109,17 @@ func (p *DualDatacenter) PostBind(ctx context.Context, state fwk.CycleState, pod
 
 // ReasonDegraded is the reason of the Warning Event emitted on a degraded placement.
 const ReasonDegraded = "DualDatacenterDegraded"
+
+// inSnapshot reports whether the scheduler's snapshot holds the pod on the node (assumed or bound).
+func (p *DualDatacenter) inSnapshot(node string, uid types.UID) bool {
+	ni, err := p.nodeInfos().Get(node)
+	if err != nil {
+		return false
+	}
+	for _, pi := range ni.GetPods() {
+		if pi.GetPod().UID == uid {
+			return true
+		}
+	}
+	return false
+}

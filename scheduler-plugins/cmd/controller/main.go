@@ -68,8 +68,7 @@ func main() {
 }
 
 func (o options) args() config.DualDatacenterArgs {
-	policy := o.outagePolicy
-	return config.DualDatacenterArgs{TopologyKey: o.topologyKey, Datacenters: o.datacenters, MaxSkew: o.maxSkew, OutagePolicy: config.OutagePolicy(policy)}
+	return config.DualDatacenterArgs{TopologyKey: o.topologyKey, Datacenters: o.datacenters, MaxSkew: o.maxSkew, OutagePolicy: config.OutagePolicy(o.outagePolicy)}
 }
 
 func run(ctx context.Context, o options) error {

@@ -9,6 +9,7 @@ package deletioncost
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -42,6 +43,32 @@ type Controller struct {
 	// evictionRetry is how long to wait before retrying a blocked eviction or re-checking a group
 	// after one.
 	evictionRetry time.Duration
+	holdOff       holdOff
+}
+
+// holdOff remembers, per group, until when no eviction is attempted.
+type holdOff struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+func (h *holdOff) remaining(key string) time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d := time.Until(h.until[key])
+	if d <= 0 {
+		delete(h.until, key)
+	}
+	return d
+}
+
+func (h *holdOff) start(key string, d time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.until == nil {
+		h.until = map[string]time.Time{}
+	}
+	h.until[key] = time.Now().Add(d)
 }
 
 // New builds the controller on an informer factory; args are the DualDatacenter plugin's (the

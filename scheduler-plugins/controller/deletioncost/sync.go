@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 
+	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
 	"github.com/ecloud-io/ecloud/scheduler-plugins/dcrule"
 )
 
@@ -72,11 +73,27 @@ func (c *Controller) collect(ns string) (map[string]*groupState, error) {
 	}
 	groups := map[string]*groupState{}
 	health := dcrule.NewHealth(c.args.TopologyKey, c.args.Datacenters)
+	// Pods of one controller share a group: resolve each controller once per sync.
+	byController := map[types.UID]*dcrule.Group{}
+	resolve := func(pod *v1.Pod) (*dcrule.Group, error) {
+		ref := metav1.GetControllerOf(pod)
+		if ref == nil || pod.Labels[v1alpha1.LabelGroup] != "" {
+			return c.resolver.GroupOf(pod)
+		}
+		if g, ok := byController[ref.UID]; ok {
+			return g, nil
+		}
+		g, err := c.resolver.GroupOf(pod)
+		if err == nil {
+			byController[ref.UID] = g
+		}
+		return g, err
+	}
 	for _, pod := range pods {
 		if pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed || !dcrule.MayHaveGroup(pod) {
 			continue
 		}
-		g, err := c.resolver.GroupOf(pod)
+		g, err := resolve(pod)
 		if err != nil {
 			return nil, err
 		}
@@ -98,7 +115,7 @@ func (c *Controller) collect(ns string) (map[string]*groupState, error) {
 		}
 		if dc := health.Datacenter(node); dc != "" {
 			rev, _ := g.Revision(pod)
-			gs.placed = append(gs.placed, dcrule.Placed{Pod: pod, Datacenter: dc})
+			gs.placed = append(gs.placed, dcrule.Placed{Pod: pod, Revision: rev, Datacenter: dc})
 			gs.counts.Add(rev, dc, 1)
 		}
 	}
@@ -135,19 +152,22 @@ func (c *Controller) restore(ctx context.Context, gs *groupState, health *dcrule
 			return 0, nil
 		}
 	}
-	if gs.waiting > 0 || len(gs.placed) < 2 || c.spread(gs) {
+	if !c.needsMove(gs) {
 		return 0, nil
 	}
+	// After an eviction (or a refusal) leave the group alone for a while: events of the
+	// namespace would otherwise retry at once.
+	if wait := c.holdOff.remaining(gs.group.Key()); wait > 0 {
+		return wait, nil
+	}
+	c.holdOff.start(gs.group.Key(), c.evictionRetry)
 	victim := c.victim(gs)
 	if victim == nil {
 		return 0, nil
 	}
 	logger := klog.FromContext(ctx).WithValues("group", gs.group.String(), "pod", klog.KObj(victim),
 		"counts", dcrule.Describe(gs.counts.Total, c.args.Datacenters))
-	err := c.client.PolicyV1().Evictions(victim.Namespace).Evict(ctx, &policyv1.Eviction{
-		ObjectMeta: metav1.ObjectMeta{Namespace: victim.Namespace, Name: victim.Name},
-		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &victim.UID}},
-	})
+	err := c.evict(ctx, victim)
 	switch {
 	case apierrors.IsTooManyRequests(err):
 		evictions.WithLabelValues("blocked").Inc()
@@ -162,6 +182,13 @@ func (c *Controller) restore(ctx context.Context, gs *groupState, health *dcrule
 	evictions.WithLabelValues("evicted").Inc()
 	logger.Info("Evicted a surplus pod so the group spreads over the datacenters again")
 	return c.evictionRetry, nil
+}
+
+// needsMove reports whether a settled group breaks the rule. Only a settled group is moved:
+// nothing pending or terminating, and a single revision (a rollout in progress is spread by the
+// scheduler and the deletion costs; evicting then would fight the Deployment controller).
+func (c *Controller) needsMove(gs *groupState) bool {
+	return gs.waiting == 0 && len(gs.placed) >= 2 && len(gs.counts.ByRevision) == 1 && !c.spread(gs)
 }
 
 // spread reports whether the group keeps the rule: a pod in every datacenter and skew ≤ maxSkew.
@@ -198,3 +225,21 @@ func (c *Controller) victim(gs *groupState) *v1.Pod {
 	}
 	return victim
 }
+
+// evict asks the apiserver to evict the pod. Unlike the typed client's Evict it does not sit in
+// client-go's automatic retries of a 429 (a PodDisruptionBudget refusing, Retry-After 10s, up to
+// ten times): a refusal comes back at once and the namespace is looked at again later.
+func (c *Controller) evict(ctx context.Context, pod *v1.Pod) error {
+	ctx, cancel := context.WithTimeout(ctx, evictionTimeout)
+	defer cancel()
+	eviction := &policyv1.Eviction{
+		ObjectMeta:    metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name},
+		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pod.UID}},
+	}
+	return c.client.PolicyV1().RESTClient().Post().
+		AbsPath("/api/v1", "namespaces", pod.Namespace, "pods", pod.Name, "eviction").
+		MaxRetries(0).Body(eviction).Do(ctx).Error()
+}
+
+// evictionTimeout bounds one eviction request.
+const evictionTimeout = 30 * time.Second

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# make bench-scheduler: the upstream scheduler_perf harness with ecloud's plugins on two
+# datacenters. Builds etcd from this module (scheduler_perf execs `etcd` from PATH for every
+# workload), runs every test case of performance-config.yaml at the selected size, and prints the
+# throughput ratios as the last lines:
+#   RESULT dualdc_vs_pts_throughput_ratio=<DualDatacenter / PodTopologySpread pods/s>
+#   RESULT ippool_overhead_ratio=<DualDatacenterIPPool / DualDatacenter pods/s>  (once that case exists)
+# BENCH_SCHEDULER_SIZE selects the workload: performance (default, 5000 nodes / 10000 pods, 6 min
+# on the 2-core machine), medium (2000 nodes / 4000 pods) or small (500 nodes / 1000 pods).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+go=${GO:-go}
+size=${BENCH_SCHEDULER_SIZE:-performance}
+mkdir -p "$root/bin"
+if [ ! -x "$root/bin/etcd" ]; then
+	(cd "$root" && CGO_ENABLED=0 $go build -o bin/etcd go.etcd.io/etcd/server/v3)
+fi
+export PATH="$root/bin:$PATH"
+work=$(mktemp -d /tmp/ecloud-bench-scheduler.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cd "$root/scheduler-plugins/bench"
+$go test -tags schedulerperf -c -o "$work/bench.test" .
+"$work/bench.test" -test.run '^$' -test.bench 'BenchmarkPerfScheduling' -test.benchtime=1x -test.timeout 60m \
+	-perf-scheduling-label-filter="$size" -data-items-dir="$work" >"$work/log" 2>&1 || {
+	grep -a -- '--- FAIL\|FAIL\|Error' "$work/log" | tail -20 >&2
+	exit 1
+}
+# One benchmark line per test case: "BenchmarkPerfScheduling/<case>/<workload>-N 1 ... <v> SchedulingThroughput/Average ..."
+grep -a '^BenchmarkPerfScheduling/' "$work/log" | awk '
+	{ split($1, name, "/"); for (i = 2; i < NF; i++) if ($(i+1) == "SchedulingThroughput/Average") tput[name[2]] = $i
+	  printf "%-24s %-24s %8.1f pods/s\n", name[2], name[3], tput[name[2]] }
+	END {
+		if (tput["PodTopologySpread"] > 0 && tput["DualDatacenter"] > 0)
+			printf "RESULT dualdc_vs_pts_throughput_ratio=%.3f\n", tput["DualDatacenter"] / tput["PodTopologySpread"]
+		if (tput["DualDatacenter"] > 0 && tput["DualDatacenterIPPool"] > 0)
+			printf "RESULT ippool_overhead_ratio=%.3f\n", tput["DualDatacenterIPPool"] / tput["DualDatacenter"]
+	}'
