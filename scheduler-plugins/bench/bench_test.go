@@ -11,17 +11,14 @@ package bench
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"testing"
 	"time"
 
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apimachinery/pkg/util/yaml"
 	_ "k8s.io/component-base/logs/json/register"
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 	perf "k8s.io/kubernetes/test/integration/scheduler_perf"
@@ -63,19 +60,11 @@ func installPools(tCtx ktesting.TContext) error {
 	if err != nil {
 		return err
 	}
-	files, err := fs.Glob(crds.FS, "*.yaml")
+	objs, err := crds.Objects()
 	if err != nil {
 		return err
 	}
-	for _, f := range files {
-		raw, err := crds.FS.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := yaml.Unmarshal(raw, crd); err != nil {
-			return fmt.Errorf("decode %s: %w", f, err)
-		}
+	for _, crd := range objs {
 		if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(tCtx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create CRD %s: %w", crd.Name, err)
 		}

@@ -3,7 +3,6 @@ package harness
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -117,19 +115,11 @@ func newControlPlane(tb testing.TB, ctx context.Context, cfg *rest.Config, o opt
 func (cp *ControlPlane) InstallCRDs(tb testing.TB) {
 	tb.Helper()
 	ext := apiextensionsclient.NewForConfigOrDie(cp.Config)
-	files, err := fs.Glob(crds.FS, "*.yaml")
-	if err != nil || len(files) == 0 {
-		tb.Fatalf("harness: no CRDs embedded from manifests/crds (err=%v)", err)
+	objs, err := crds.Objects()
+	if err != nil {
+		tb.Fatalf("harness: %v", err)
 	}
-	for _, f := range files {
-		raw, err := crds.FS.ReadFile(f)
-		if err != nil {
-			tb.Fatalf("harness: read %s: %v", f, err)
-		}
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := yaml.Unmarshal(raw, crd); err != nil {
-			tb.Fatalf("harness: decode %s: %v", f, err)
-		}
+	for _, crd := range objs {
 		if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(cp.Ctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			tb.Fatalf("harness: create CRD %s: %v", crd.Name, err)
 		}
