@@ -85,6 +85,10 @@ for h in "${HOSTS[@]}"; do
   ip -n "$CP_NS" link set "$h-eth0" master br0 up
   ip -n "$ns" addr add "${NODE_IP[$h]}/24" dev eth0
   ip -n "$ns" link set eth0 up
+  # A host's default gateway is on the datacenter network: without a route, a host-network pod
+  # (netd, node-agent) cannot even start a connection to a Service IP such as the apiserver's
+  # 10.96.0.1 ("network is unreachable") before kube-proxy's DNAT rewrites it.
+  ip -n "$ns" route add default via "$CP_IP"
   ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
 done
 mark "PKI, namespaces, links, cgroups" "$s"
