@@ -52,7 +52,7 @@ func run() error {
 	fs.StringVar(&cfg.PluginBinary, "plugin-binary", "/opt/ecloud/bin/ecloud-cni", "the ecloud-cni binary to install")
 	fs.StringVar(&cfg.NetworkName, "network-name", "ecloud", "network name in the conflist")
 	fs.DurationVar(&cfg.ResyncPeriod, "resync-period", 30*time.Second, "how often to reconcile the datapath without a trigger")
-	fs.StringVar(&metricsAddr, "metrics-bind-address", ":9462", "address for /metrics (\"0\" = off)")
+	fs.StringVar(&metricsAddr, "metrics-bind-address", ":9462", "address for /metrics, /healthz and /readyz (\"0\" = off)")
 	klogFlags := goflagSet()
 	fs.AddGoFlagSet(klogFlags)
 	pflag.Parse()
@@ -83,6 +83,8 @@ func run() error {
 	if metricsAddr != "0" && metricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", legacyregistry.Handler())
+		// Liveness: the process serves. Readiness: informers synced, bridge and socket up.
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 			if !d.Ready() {
 				http.Error(w, "not ready", http.StatusServiceUnavailable)
