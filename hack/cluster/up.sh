@@ -240,6 +240,9 @@ for h in "${HOSTS[@]}"; do wait_for 10 "host $h namespaces (logs/host-$h.log)" t
 for h in "${HOSTS[@]}"; do
   d=$WORKDIR/hosts/$h
   host_configs "$h"
+  # containerd's CRI runs the reference "loopback" plugin for every sandbox, whatever the pod
+  # network: a node has it from its CNI plugins package; ecloud installs only its own plugin.
+  cp "$BIN/cni/loopback" "$d/root/opt/cni/bin/"
   [ $ECLOUD = 1 ] || temp_cni "$h"
   # Open vSwitch, userspace datapath; its sockets in the host's /run/openvswitch (what netd mounts).
   ovsdb-tool create "$d/ovs/conf.db" /usr/share/openvswitch/vswitch.ovsschema
