@@ -74,7 +74,7 @@ func addFlags(fs *pflag.FlagSet, c *config.Config, kubeconfig *string) {
 	fs.StringVar(&c.ProcRoot, "proc-root", c.ProcRoot, "the host's /proc")
 	fs.StringVar(&c.SysRoot, "sys-root", c.SysRoot, "the host's /sys")
 	fs.StringVar(&c.Cgroup.Root, "cgroup-root", c.Cgroup.Root, "cgroup mount point")
-	fs.StringVar(&c.Cgroup.Parent, "kubelet-cgroup-root", c.Cgroup.Parent, "the kubelet's --cgroup-root")
+	fs.StringVar(&c.Cgroup.Parent, "kubelet-cgroup-root", c.Cgroup.Parent, "the kubelet's --cgroup-root; \"auto\": read it from the agent's own pod cgroup (cgroup v1)")
 	fs.StringVar(&c.Cgroup.Driver, "cgroup-driver", c.Cgroup.Driver, "auto, cgroupfs or systemd")
 	fs.StringVar(&c.Odin.URL, "odin-url", c.Odin.URL, "Open-Falcon push URL (empty disables the push)")
 	fs.StringVar(&c.Odin.Username, "odin-username", c.Odin.Username, "basic auth user")

@@ -122,6 +122,13 @@ func detectHierarchy(c config.Cgroup) (cgroups.Hierarchy, error) {
 	if err != nil {
 		return cgroups.Hierarchy{}, err
 	}
+	if c.Parent == cgroups.ParentAuto {
+		// Where this agent's own pod sits tells which kubelet root is this node's, whatever its
+		// --cgroup-root (cgroup v1 without a cgroup namespace; on v2 set the flag).
+		if c.Parent, err = cgroups.ParentFromSelf("/proc/self/cgroup", v); err != nil {
+			return cgroups.Hierarchy{}, fmt.Errorf("--kubelet-cgroup-root=auto: %w", err)
+		}
+	}
 	h := cgroups.Hierarchy{Root: c.Root, Version: v, Driver: cgroups.Driver(c.Driver), Parent: c.Parent}
 	if c.Driver == "auto" {
 		d, err := cgroups.DetectDriver(c.Root, v, c.Parent)
