@@ -7,6 +7,7 @@ package netd
 import (
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -48,6 +49,9 @@ type Config struct {
 	PluginBinary string
 	// NetworkName is the conflist's network name.
 	NetworkName string
+	// CNIVersion is the conflist's cniVersion: 1.1.0 (STATUS and GC; containerd ≥ 2.0), or 1.0.0
+	// for runtimes that stop at CNI 1.0 (containerd 1.6/1.7).
+	CNIVersion string
 	// ResyncPeriod is how often the datapath is reconciled without a trigger.
 	ResyncPeriod time.Duration
 }
@@ -71,6 +75,9 @@ func (c *Config) Default() {
 	}
 	if c.NetworkName == "" {
 		c.NetworkName = "ecloud"
+	}
+	if c.CNIVersion == "" {
+		c.CNIVersion = "1.1.0"
 	}
 	if c.ResyncPeriod == 0 {
 		c.ResyncPeriod = 30 * time.Second
@@ -97,6 +104,9 @@ func (c *Config) Validate() field.ErrorList {
 	if err := c.TunnelType.Validate(); err != nil {
 		errs = append(errs, field.NotSupported(p.Child("tunnelType"), c.TunnelType, []string{string(ovs.VXLAN), string(ovs.Geneve)}))
 	}
+	if !slices.Contains(supportedConfVersions, c.CNIVersion) {
+		errs = append(errs, field.NotSupported(p.Child("cniVersion"), c.CNIVersion, supportedConfVersions))
+	}
 	if c.MTU < 576 || c.MTU > 9000 {
 		errs = append(errs, field.Invalid(p.Child("mtu"), c.MTU, "must be between 576 and 9000"))
 	}
@@ -114,3 +124,6 @@ func tunnelIP(s string) (netip.Addr, bool) {
 	a, err := netip.ParseAddr(s)
 	return a, err == nil && a.Is4()
 }
+
+// supportedConfVersions are the cniVersions netd writes into its conflist.
+var supportedConfVersions = []string{"1.1.0", "1.0.0"}

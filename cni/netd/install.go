@@ -15,9 +15,9 @@ import (
 const ConfListName = "10-ecloud.conflist"
 
 // ConfList is the reference network configuration list for the plugin.
-func ConfList(network, socket string) ([]byte, error) {
+func ConfList(version, network, socket string) ([]byte, error) {
 	cl := map[string]any{
-		"cniVersion": "1.1.0",
+		"cniVersion": version,
 		"name":       network,
 		"plugins": []map[string]any{{
 			"type":   plugin.Name,
@@ -41,7 +41,7 @@ func (d *Daemon) install() error {
 		}
 	}
 	if d.cfg.CNIConfDir != "" {
-		data, err := ConfList(d.cfg.NetworkName, d.cfg.Socket)
+		data, err := ConfList(d.cfg.CNIVersion, d.cfg.NetworkName, d.cfg.Socket)
 		if err != nil {
 			return err
 		}

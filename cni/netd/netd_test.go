@@ -61,7 +61,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestConfList(t *testing.T) {
-	b, err := ConfList("ecloud", "/run/ecloud/netd.sock")
+	b, err := ConfList("1.1.0", "ecloud", "/run/ecloud/netd.sock")
 	if err != nil {
 		t.Fatal(err)
 	}

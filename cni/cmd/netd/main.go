@@ -51,6 +51,7 @@ func run() error {
 	fs.StringVar(&cfg.CNIConfDir, "cni-conf-dir", "/etc/cni/net.d", "where to write "+netd.ConfListName+" (\"\" = do not write)")
 	fs.StringVar(&cfg.PluginBinary, "plugin-binary", "/opt/ecloud/bin/ecloud-cni", "the ecloud-cni binary to install")
 	fs.StringVar(&cfg.NetworkName, "network-name", "ecloud", "network name in the conflist")
+	fs.StringVar(&cfg.CNIVersion, "cni-version", "1.1.0", "cniVersion of the conflist: 1.1.0, or 1.0.0 for runtimes that stop at CNI 1.0 (containerd 1.6/1.7)")
 	fs.DurationVar(&cfg.ResyncPeriod, "resync-period", 30*time.Second, "how often to reconcile the datapath without a trigger")
 	fs.StringVar(&metricsAddr, "metrics-bind-address", ":9462", "address for /metrics, /healthz and /readyz (\"0\" = off)")
 	klogFlags := goflagSet()
