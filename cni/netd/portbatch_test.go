@@ -14,10 +14,12 @@ func TestPortBatcher(t *testing.T) {
 	var mu sync.Mutex
 	var calls [][]string
 	release := make(chan struct{})
+	held := make(chan struct{}) // closed once the first transaction (p0 alone) is being applied
 	first := true
 	b := newPortBatcher(func(_ context.Context, add []ovs.Port, del []string) error {
 		if first {
 			first = false
+			close(held)
 			<-release // hold the first transaction so the others queue up
 		}
 		var names []string
@@ -41,14 +43,7 @@ func TestPortBatcher(t *testing.T) {
 	go b.run(ctx)
 	errs := make(chan error, 10)
 	go func() { errs <- b.add(ctx, ovs.Port{Name: "p0"}) }()
-	for {
-		b.mu.Lock()
-		n := len(b.queue)
-		b.mu.Unlock()
-		if n == 0 {
-			break // p0 is in the held transaction
-		}
-	}
+	<-held // p0 is in the held transaction (an empty queue alone could mean p0 was not queued yet)
 	var wg sync.WaitGroup
 	results := map[string]error{}
 	for _, name := range []string{"p1", "p2", "bad"} {
