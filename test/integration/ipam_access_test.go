@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -160,5 +161,17 @@ func TestIPAMBadInput(t *testing.T) {
 	}
 	if n := len(claimsByIP(t, cp)); n != 0 {
 		t.Fatalf("%d claims created by refused requests", n)
+	}
+
+	// IPv6: claims are named after the address with ':' written as '-'.
+	ipamPool(t, cp, &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "v6"},
+		Spec: v1alpha1.IPPoolSpec{CIDR: "fd00:10:52::/64", Gateway: "fd00:10:52::1"}}, a)
+	c, err := a.Allocate(cp.Ctx, ipam.Request{Pod: memPod("shop", "v6-static", map[string]string{v1alpha1.AnnotationIPAddress: "fd00:10:52::abcd"})})
+	if err != nil || c.Name != "fd00-10-52--abcd" || c.Spec.Pool != "v6" {
+		t.Fatalf("static IPv6: %v, %v", c, err)
+	}
+	c, err = a.Allocate(cp.Ctx, ipam.Request{Pod: memPod("shop", "v6-any", map[string]string{v1alpha1.AnnotationIPPools: "v6"})})
+	if err != nil || !netip.MustParsePrefix("fd00:10:52::/64").Contains(netip.MustParseAddr(c.Spec.IP)) || c.Name != v1alpha1.ClaimName(c.Spec.IP) {
+		t.Fatalf("IPv6 from the pool: %v, %v", c, err)
 	}
 }
