@@ -95,7 +95,7 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 		cache.NewListWatchFromClient(deps.Kube.CoreV1().RESTClient(), "nodes", "", fields.Everything()),
 		&corev1.Node{}, cfg.ResyncPeriod, cache.Indexers{})
 	poolInf := client.NewIPPoolInformer(deps.Ecloud, cfg.ResyncPeriod)
-	claimInf := client.NewIPClaimInformer(deps.Ecloud, cfg.ResyncPeriod, ClaimIndexers())
+	claimInf := client.NewIPClaimInformer(deps.Ecloud, cfg.ResyncPeriod, nil) // cni/ipam adds its indexes
 	// This node's pods, for their annotations (as the kubelet watches them).
 	podInf := cache.NewSharedIndexInformer(
 		cache.NewListWatchFromClient(deps.Kube.CoreV1().RESTClient(), "pods", "", fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName)),

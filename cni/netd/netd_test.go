@@ -4,45 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
 )
-
-func TestCandidates(t *testing.T) {
-	tests := []struct {
-		name string
-		spec v1alpha1.IPPoolSpec
-		want []string
-	}{
-		{"whole /29 without network, gateway, broadcast", v1alpha1.IPPoolSpec{CIDR: "10.0.0.0/29", Gateway: "10.0.0.1"},
-			[]string{"10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"}},
-		{"include ranges and excludes", v1alpha1.IPPoolSpec{CIDR: "10.0.0.0/24", Gateway: "10.0.0.1",
-			IncludeRanges: []v1alpha1.IPRange{{Start: "10.0.0.10", End: "10.0.0.13"}, {Start: "10.0.0.1", End: "10.0.0.2"}}, ExcludeIPs: []string{"10.0.0.11"}},
-			[]string{"10.0.0.10", "10.0.0.12", "10.0.0.13", "10.0.0.2"}},
-		{"bad cidr", v1alpha1.IPPoolSpec{CIDR: "x"}, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var got []string
-			for ip := range candidates(&v1alpha1.IPPool{Spec: tt.spec}) {
-				got = append(got, ip.String())
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("candidates = %v, want %v", got, tt.want)
-			}
-		})
-	}
-	if got := lastAddr(netip.MustParsePrefix("10.1.2.0/23")); got.String() != "10.1.3.255" {
-		t.Errorf("lastAddr = %s", got)
-	}
-}
 
 func TestConfigValidate(t *testing.T) {
 	ok := Config{NodeName: "n1"}
