@@ -27,8 +27,9 @@ deps: ## install what the tests need (apt packages, as root) when missing
 	@hack/install-deps.sh test
 
 .PHONY: test
-test: deps ## run every test: unit, integration (real apiserver in-process), root-only datapath tests
+test: deps ## every test: unit, integration (real apiserver in-process), root-only datapath tests, then make e2e
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+	@$(MAKE) --no-print-directory e2e
 
 .PHONY: generate
 generate: $(BIN)/controller-gen ## regenerate deepcopy code and CRD manifests from cni/api
@@ -79,7 +80,7 @@ down: ## stop the local cluster and remove everything make up made (safe to repe
 	@hack/cluster/down.sh
 
 .PHONY: e2e
-e2e: ## end-to-end tests on the local cluster (root; reuses a running make up, else brings one up and down)
+e2e: ## end-to-end tests on the local cluster (root, else they skip; reuse a running make up, else bring one up and down)
 	ECLOUD_E2E=1 $(GO) test -count=1 -v -timeout 60m ./test/e2e/
 
 .PHONY: bench-e2e

@@ -2,6 +2,7 @@ package manifests_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -189,10 +190,13 @@ func TestBindingsReferToSubjectsThatExist(t *testing.T) {
 
 func TestSchedulerConfigEnablesEcloudPlugins(t *testing.T) {
 	for _, dir := range []string{".", "overlays/replace-default-scheduler"} {
-		for _, u := range build(t, dir) {
+		objs := build(t, dir)
+		found := false
+		for _, u := range objs {
 			if u.GetKind() != "ConfigMap" || u.GetName() != "ecloud-scheduler-config" {
 				continue
 			}
+			found = true
 			raw, _, _ := unstructured.NestedString(u.Object, "data", "config.yaml")
 			cfg := &schedconfigv1.KubeSchedulerConfiguration{}
 			if err := yaml.UnmarshalStrict([]byte(raw), cfg); err != nil {
@@ -222,10 +226,33 @@ func TestSchedulerConfigEnablesEcloudPlugins(t *testing.T) {
 			if *cfg.Profiles[0].SchedulerName != want {
 				t.Errorf("%s: profile %q, want %q", dir, *cfg.Profiles[0].SchedulerName, want)
 			}
-			return
+			// The controller reads the same ConfigMap and must pick the profile the scheduler runs.
+			if args := containerArgs(t, objs, "Deployment", "ecloud-controller"); !slices.Contains(args, "--scheduler-name="+want) {
+				t.Errorf("%s: ecloud-controller args %v, want --scheduler-name=%s", dir, args, want)
+			}
 		}
-		t.Errorf("%s: no ConfigMap ecloud-scheduler-config", dir)
+		if !found {
+			t.Errorf("%s: no ConfigMap ecloud-scheduler-config", dir)
+		}
 	}
+}
+
+// containerArgs returns the first container's args of the workload kind/name in objs.
+func containerArgs(t *testing.T, objs []*unstructured.Unstructured, kind, name string) []string {
+	t.Helper()
+	for _, u := range objs {
+		if u.GetKind() != kind || u.GetName() != name {
+			continue
+		}
+		ctrs, _, _ := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
+		if len(ctrs) == 0 {
+			t.Fatalf("%s %s has no containers", kind, name)
+		}
+		args, _, _ := unstructured.NestedStringSlice(ctrs[0].(map[string]any), "args")
+		return args
+	}
+	t.Fatalf("no %s %s", kind, name)
+	return nil
 }
 
 func TestExamples(t *testing.T) {

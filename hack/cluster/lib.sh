@@ -6,10 +6,11 @@
 #
 #   netns eup-cp   control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler;
 #                  Linux bridge br0 10.250.0.1/24, the "datacenter network" both hosts hang on
-#   netns eup-a    host dc-a-node-0 (zone dc-a) eth0 10.250.0.11 \  each with its own mount namespace
-#   netns eup-b    host dc-b-node-0 (zone dc-b) eth0 10.250.0.12 /  (private /run, /var/lib/kubelet,
+#   netns eup-a    host dc-a-node-0 (zone dc-a) br-phy 10.250.0.11 \  each with its own mount namespace
+#   netns eup-b    host dc-b-node-0 (zone dc-b) br-phy 10.250.0.12 /  (private /run, /var/lib/kubelet,
 #                  /opt/cni/bin, /etc/cni/net.d, ...), containerd, kubelet, kube-proxy (iptables),
-#                  and an Open vSwitch with the userspace datapath (br-int, datapath_type=netdev)
+#                  and an Open vSwitch with the userspace datapath (br-int, datapath_type=netdev;
+#                  br-phy owns the NIC eth0, a veth into br0, and the host address)
 #   root netns     only netns-forward: 127.0.0.1:$API_PORT -> the apiserver, for bin/kubectl
 #   cgroups        /eup/cp (control plane), /eup/<host>/sys (host daemons), /eup/<host>/pods (the
 #                  kubelet's cgroupRoot): make down kills whatever is left in /eup, then removes it
@@ -24,13 +25,14 @@ CG=/$PREFIX
 UNDERLAY_PREFIX=10.250.0
 CP_IP=$UNDERLAY_PREFIX.1
 SERVICE_CIDR=10.96.0.0/16
+# Where the pool CIDRs of the demo (hack/cluster/default-pool.yaml, manifests/examples) live.
+OVERLAY_CIDR=10.16.0.0/16
 KUBERNETES_SVC_IP=10.96.0.1
-# host key -> node name, zone, underlay IP, temporary pod subnet
+# host key -> node name, zone, underlay IP
 HOSTS=(a b)
 declare -A NODE_NAME=([a]=dc-a-node-0 [b]=dc-b-node-0)
 declare -A NODE_ZONE=([a]=dc-a [b]=dc-b)
 declare -A NODE_IP=([a]=$UNDERLAY_PREFIX.11 [b]=$UNDERLAY_PREFIX.12)
-declare -A TEMP_POD_CIDR=([a]=10.244.1.0/24 [b]=10.244.2.0/24)
 # Paths bound per host inside its mount namespace: the defaults Kubernetes, containerd and the
 # ecloud DaemonSets (hostPath volumes) expect. The mountpoints must exist on the root filesystem;
 # up.sh creates the missing ones and records them for down.sh.
@@ -118,3 +120,6 @@ wait_for() {
 }
 
 kubectl_admin() { "$BIN/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
+
+# nodes_untainted: no node carries a taint (not-ready, unreachable, ...) any more
+nodes_untainted() { [ -z "$(kubectl_admin get nodes -o jsonpath='{.items[*].spec.taints}')" ]; }

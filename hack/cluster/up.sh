@@ -4,8 +4,9 @@
 # etcd, kube-apiserver, kube-controller-manager and kube-scheduler in a control-plane network
 # namespace and two simulated hosts (network + mount namespaces, each with containerd, kubelet,
 # kube-proxy in iptables mode and an Open vSwitch userspace datapath), labelled
-# topology.kubernetes.io/zone=dc-a and dc-b; installs ecloud from manifests/ when its images are
-# built, runs the demo workloads and prints a summary with the KUBECONFIG line. Layout: lib.sh.
+# topology.kubernetes.io/zone=dc-a and dc-b; installs ecloud from manifests/ (the same files a user
+# applies, with the images built here), runs manifests/examples and prints a summary with the
+# KUBECONFIG line. Layout: lib.sh.
 #
 # Running it again while the cluster is up only prints the summary. Undo with down.sh (make down).
 # Environment: WORKDIR (default _work), API_PORT (default 26443, on 127.0.0.1), PREFIX (eup).
@@ -45,10 +46,9 @@ make -C "$ROOT" --no-print-directory build >>"$LOGS/build.log" 2>&1 || die "make
 CGO_ENABLED=0 go -C "$ROOT" build -trimpath -o "$BIN/netns-forward" ./hack/netns-forward
 OUT=$IMAGES "$ROOT/hack/build-images.sh" 2>&1 | tee -a "$LOGS/build.log" || die "building the images failed (see $LOGS/build.log)"
 mark "ecloud binaries + images" "$s"
-# ecloud is installed from manifests/ when every component image exists; until then the hosts use
-# a temporary pod network (see temp_cni below).
-ECLOUD=1
-for c in ecloud-scheduler controller ip-controller netd node-agent; do [ -f "$IMAGES/$c.tar" ] || ECLOUD=0; done
+for c in ecloud-scheduler controller ip-controller netd node-agent; do
+  [ -f "$IMAGES/$c.tar" ] || die "image $IMAGES/$c.tar missing after hack/build-images.sh (see $LOGS/build.log)"
+done
 
 # ------------------------------------------------------------------ host state we change
 s=$(now)
@@ -90,7 +90,15 @@ for h in "${HOSTS[@]}"; do
   # 10.96.0.1 ("network is unreachable") before kube-proxy's DNAT rewrites it.
   ip -n "$ns" route add default via "$CP_IP"
   ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
+  # Conntrack must let a connection's two directions take different paths: a host reaches a pod
+  # on another host through the tunnel, and the reply comes back through that host's gateway and
+  # the datacenter network. kube-proxy (tcpBeLiberal below) then installs no DROP of INVALID packets.
+  ip netns exec "$ns" sysctl -qw net.netfilter.nf_conntrack_tcp_be_liberal=1
 done
+# The datacenter router: the overlay is reachable through any host (it forwards into br-int), so
+# the control plane reaches pods (pod proxy, logs of kubectl port-forward through the apiserver).
+nexthops=(); for h in "${HOSTS[@]}"; do nexthops+=(nexthop via "${NODE_IP[$h]}"); done
+ip -n "$CP_NS" route add "$OVERLAY_CIDR" "${nexthops[@]}"
 mark "PKI, namespaces, links, cgroups" "$s"
 
 # ------------------------------------------------------------------ control plane (netns eup-cp)
@@ -128,31 +136,6 @@ cp_start kube-scheduler "$BIN/kube-scheduler" --kubeconfig="$PKI/scheduler.kubec
   --bind-address=127.0.0.1 --leader-elect=false
 
 # ------------------------------------------------------------------ hosts
-# temp_cni KEY: the temporary pod network of a host, used until the ecloud CNI is installed: the
-# CNI reference plugins (bridge cni0 + host-local, one /24 per host, routed over the datacenter
-# network). THE ECLOUD CNI TAKES OVER HERE: the netd DaemonSet (manifests/netd) copies ecloud-cni
-# into /opt/cni/bin and writes its own conflist into /etc/cni/net.d, and this function is skipped.
-temp_cni() {
-  local h=$1 o
-  cp "$BIN"/cni/{bridge,host-local,loopback,portmap} "$WORKDIR/hosts/$h/root/opt/cni/bin/"
-  cat >"$WORKDIR/hosts/$h/root/etc/cni/net.d/10-temporary.conflist" <<EOF
-{
-  "cniVersion": "1.0.0",
-  "name": "temporary",
-  "plugins": [
-    {"type": "bridge", "bridge": "cni0", "isGateway": true, "isDefaultGateway": true, "ipMasq": false,
-     "ipam": {"type": "host-local", "ranges": [[{"subnet": "${TEMP_POD_CIDR[$h]}"}]],
-              "dataDir": "$WORKDIR/hosts/$h/cni-ipam"}},
-    {"type": "portmap", "capabilities": {"portMappings": true}}
-  ]
-}
-EOF
-  for o in "${HOSTS[@]}"; do
-    [ "$o" = "$h" ] || ip -n "$PREFIX-$h" route add "${TEMP_POD_CIDR[$o]}" via "${NODE_IP[$o]}"
-  done
-  ip -n "$CP_NS" route add "${TEMP_POD_CIDR[$h]}" via "${NODE_IP[$h]}"
-}
-
 host_configs() { # KEY: containerd, kubelet and kube-proxy configuration of a host
   local h=$1 d=$WORKDIR/hosts/$1
   cat >"$d/containerd.toml" <<EOF
@@ -214,10 +197,15 @@ EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
+# Pod traffic to a Service is SNATed to the node: the reply from an endpoint elsewhere (another
+# host's pod over the tunnel, or the apiserver on the datacenter network) then comes back through
+# this host's conntrack, which undoes the DNAT. The ecloud overlay carries pod-to-pod replies past
+# the host stack, so without it a ClusterIP connection never completes (README, CNI datapath).
+iptables: {masqueradeAll: true}
 hostnameOverride: ${NODE_NAME[$h]}
 clientConnection: {kubeconfig: $PKI/kube-proxy.kubeconfig}
 # conntrack sysctls are kernel-wide or read-only in a network namespace: leave them alone.
-conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s, tcpBeLiberal: true}
 metricsBindAddress: 127.0.0.1:10249
 healthzBindAddress: 127.0.0.1:10256
 EOF
@@ -228,7 +216,7 @@ hs() { local n=$1; shift; start "$n-$h" "$CG/$h/sys" nsenter --target "$(host_pi
 s=$(now)
 for h in "${HOSTS[@]}"; do
   d=$WORKDIR/hosts/$h
-  mkdir -p "$d/ovs" "$d/cni-ipam"
+  mkdir -p "$d/ovs"
   rm -f "$d/ready"
   # The anchor: a new mount namespace inside the host's network namespace (host-init.sh).
   setsid env -i PATH="$CLEAN_PATH" "$HERE/in-cgroup.sh" "$CG/$h/sys" \
@@ -243,7 +231,6 @@ for h in "${HOSTS[@]}"; do
   # containerd's CRI runs the reference "loopback" plugin for every sandbox, whatever the pod
   # network: a node has it from its CNI plugins package; ecloud installs only its own plugin.
   cp "$BIN/cni/loopback" "$d/root/opt/cni/bin/"
-  [ $ECLOUD = 1 ] || temp_cni "$h"
   # Open vSwitch, userspace datapath; its sockets in the host's /run/openvswitch (what netd mounts).
   ovsdb-tool create "$d/ovs/conf.db" /usr/share/openvswitch/vswitch.ovsschema
   hs ovsdb-server env OVS_DBDIR="$d/ovs" OVS_LOGDIR="$d/ovs" OVS_SYSCONFDIR="$d/ovs" ovsdb-server "$d/ovs/conf.db" \
@@ -260,6 +247,15 @@ for h in "${HOSTS[@]}"; do
     --pidfile=/run/openvswitch/ovs-vswitchd.pid --unixctl=/run/openvswitch/ovs-vswitchd.ctl -vconsole:info
   # br-int, the integration bridge netd programs (it ensures it too; creating it here is harmless).
   in_host "$h" ovs-vsctl --timeout=20 --may-exist add-br br-int -- set bridge br-int datapath_type=netdev
+  # The userspace datapath sends tunnel packets only out of an OVS bridge that owns the endpoint
+  # IP: the NIC becomes a port of br-phy, which takes over its address (and MAC) and the default
+  # route (the OVS userspace-tunneling layout, README: CNI datapath).
+  in_host "$h" ovs-vsctl --timeout=20 --may-exist add-br br-phy -- set bridge br-phy datapath_type=netdev \
+    fail-mode=standalone other_config:hwaddr="$(in_host "$h" cat /sys/class/net/eth0/address)" -- --may-exist add-port br-phy eth0
+  ip -n "$PREFIX-$h" addr del "${NODE_IP[$h]}/24" dev eth0
+  ip -n "$PREFIX-$h" addr add "${NODE_IP[$h]}/24" dev br-phy
+  ip -n "$PREFIX-$h" link set br-phy up
+  ip -n "$PREFIX-$h" route replace default via "$CP_IP"
   wait_for 20 "containerd on $h (logs/containerd-$h.log)" in_host "$h" test -S /run/containerd/containerd.sock
   for img in "$IMAGES"/*.tar; do
     in_host "$h" ctr --address /run/containerd/containerd.sock -n k8s.io images import "$img" >/dev/null \
@@ -275,10 +271,7 @@ s=$(now)
 for h in "${HOSTS[@]}"; do
   wait_for 120 "node ${NODE_NAME[$h]} registered (logs/kubelet-$h.log)" kubectl_admin get node "${NODE_NAME[$h]}"
 done
-if [ $ECLOUD = 0 ]; then
-  kubectl_admin wait --for=condition=Ready node --all --timeout=120s >/dev/null || die "nodes not Ready (logs/kubelet-*.log)"
-fi
-mark "nodes registered$([ $ECLOUD = 0 ] && echo ' + Ready')" "$s"
+mark "nodes registered" "$s"
 touch "$STATE/up"
 
 # ------------------------------------------------------------------ ecloud, workloads
@@ -286,18 +279,16 @@ s=$(now)
 wait_for 60 "the default ServiceAccount" kubectl_admin get serviceaccount default
 kubectl_admin apply --server-side -k "$ROOT/manifests/crds" >/dev/null
 kubectl_admin wait --for=condition=Established crd --all --timeout=60s >/dev/null
-if [ $ECLOUD = 1 ]; then
-  kubectl_admin apply --server-side -f "$HERE/default-pool.yaml" >/dev/null
-  # The same files a user applies; the images are already in every host's containerd.
-  kubectl_admin apply --server-side -k "$ROOT/manifests" >/dev/null
-  kubectl_admin wait --for=condition=Ready node --all --timeout=180s >/dev/null ||
-    die "nodes not Ready after installing ecloud: is netd running? (kubectl -n kube-system get pods)"
-  "$HERE/wait-workloads.sh" 180 || die "ecloud components not ready"
-  kubectl_admin apply --server-side -k "$ROOT/manifests/examples" >/dev/null
-else
-  log "ecloud images not built yet (make build builds no component): CRDs only, temporary pod network, demo workload"
-  kubectl_admin apply --server-side -f "$HERE/demo.yaml" >/dev/null
-fi
+kubectl_admin apply --server-side -f "$HERE/default-pool.yaml" >/dev/null
+# The same files a user applies; the images are already in every host's containerd.
+kubectl_admin apply --server-side -k "$ROOT/manifests" >/dev/null
+kubectl_admin wait --for=condition=Ready node --all --timeout=180s >/dev/null ||
+  die "nodes not Ready after installing ecloud: is netd running? (kubectl -n kube-system get pods)"
+"$HERE/wait-workloads.sh" 180 || die "ecloud components not ready"
+# Ready is not enough: until the node lifecycle controller lifts the not-ready taint, ecloud-scheduler
+# counts that datacenter as out and (outagePolicy Degrade) would place the examples all in the other.
+wait_for 60 "the nodes' not-ready taints lifted" nodes_untainted
+kubectl_admin apply --server-side -k "$ROOT/manifests/examples" >/dev/null
 "$HERE/wait-workloads.sh" 180 || die "workloads not ready"
 mark "workloads Running" "$s"
 mark "TOTAL make up" "$T0"

@@ -207,6 +207,38 @@ func TestPreFilterAndFilter(t *testing.T) {
 	}
 }
 
+// A pod reserved, bound and deleted before the group's next cycle must not count: PostBind drops
+// its reservation (it would otherwise stay "unseen" and count until the TTL).
+func TestBoundThenDeletedPodStopsCounting(t *testing.T) {
+	p := newTestPlugin(t, config.OutageHold)
+	gone := newPod("gone", inRS(rsNew))
+	p.inflight.add(gone.UID, inflightEntry{group: "deployment/shop/web", datacenter: "dc-b", node: "dc-b-0", revision: "web-new", since: metav1.Now().Time})
+	existing := []*v1.Pod{newPod("e1", inRS(rsNew), on("dc-a-0")), newPod("e2", inRS(rsNew), on("dc-b-0"))}
+	nodes := cluster(existing, nil)
+	p.nodeInfos = snapshotOf(nodes)
+	filterDCB := func() *fwk.Status {
+		state := framework.NewCycleState()
+		if _, st := p.PreFilter(context.Background(), state, newPod("p", inRS(rsNew)), nodes); !st.IsSuccess() {
+			t.Fatalf("PreFilter: %v", st)
+		}
+		for _, ni := range nodes {
+			if ni.Node().Labels[v1alpha1.DefaultDatacenterLabel] == "dc-b" {
+				return p.Filter(context.Background(), state, nil, ni)
+			}
+		}
+		t.Fatal("no dc-b node")
+		return nil
+	}
+	// Still reserved: dc-a=1, dc-b=2 (one in flight), so dc-b may not take a third pod.
+	if st := filterDCB(); st.IsSuccess() {
+		t.Fatalf("with the reservation in flight dc-b stays feasible; want it refused for skew")
+	}
+	p.PostBind(context.Background(), framework.NewCycleState(), gone, "dc-b-0")
+	if st := filterDCB(); !st.IsSuccess() {
+		t.Fatalf("after PostBind the deleted pod still counts: %v", st)
+	}
+}
+
 func TestScore(t *testing.T) {
 	stsPod := func(name string, opts ...podOpt) *v1.Pod {
 		return newPod(name, append([]podOpt{ownedBy("StatefulSet", sts.Name, sts.UID)}, opts...)...)

@@ -23,8 +23,9 @@ type inflightEntry struct {
 }
 
 // inflight counts pods reserved in a datacenter that the next snapshot may not hold yet. An entry
-// stops counting once its pod is seen in the snapshot (assumed or bound), on Unreserve, or after
-// inflightTTL.
+// stops counting once its pod is seen in the snapshot (assumed or bound), on PostBind, on
+// Unreserve, or after inflightTTL. Without the PostBind removal, a pod bound and deleted before the
+// group's next cycle would count as a phantom in its datacenter until the TTL.
 type inflight struct {
 	mu      sync.Mutex
 	entries map[types.UID]inflightEntry
@@ -87,8 +88,11 @@ func (p *DualDatacenter) Unreserve(_ context.Context, _ fwk.CycleState, pod *v1.
 	p.inflight.remove(pod.UID)
 }
 
-// PostBind emits a Warning Event on a pod that Degrade placed against the full rule.
+// PostBind forgets the reservation (the bound pod is in the scheduler's cache from now on, and
+// stops counting when it is deleted, however soon) and emits a Warning Event on a pod that
+// Degrade placed against the full rule.
 func (p *DualDatacenter) PostBind(ctx context.Context, state fwk.CycleState, pod *v1.Pod, nodeName string) {
+	p.inflight.remove(pod.UID)
 	s, ok := readState(state)
 	if !ok {
 		return

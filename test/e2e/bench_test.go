@@ -18,7 +18,7 @@ import (
 
 // TestBenchPodStartup (make bench-e2e) creates ECLOUD_E2E_BENCH_PODS pods (default 100) at once,
 // spread over both hosts, and measures create -> Running+Ready per pod as seen by a watch, with the
-// pod network in place (the temporary one until the ecloud CNI is installed). It prints
+// ecloud pod network (netd, ecloud-cni, pool-default) in place. It prints
 // RESULT pod_start_p50_s and RESULT pod_start_p99_s; the goal is p99 <= 5 s (the Kubernetes
 // pod-startup SLO). A benchmark, not a test: it only fails when pods do not start at all.
 func TestBenchPodStartup(t *testing.T) {

@@ -13,12 +13,14 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
 // cluster is the local two-host cluster of make up (hack/cluster), used by the e2e tests.
 type cluster struct {
 	root, workdir, prefix string
+	config                *rest.Config
 	kube                  *kubernetes.Clientset
 	// startedHere: this test ran make up, so it also runs make down and checks what is left.
 	startedHere bool
@@ -54,8 +56,8 @@ func envOr(name, def string) string {
 func localCluster(t *testing.T) *cluster {
 	t.Helper()
 	if os.Getenv("ECLOUD_E2E") != "1" {
-		t.Skip("end-to-end test on a real two-host cluster (make up): opt in with ECLOUD_E2E=1 (make e2e); " +
-			"kept out of make test until the ecloud components land and a cold run fits in its budget")
+		t.Skip("end-to-end test on a real two-host cluster (make up): runs with ECLOUD_E2E=1, as make test's " +
+			"second step (make e2e), after the unit and integration tests")
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: make up creates network and mount namespaces, cgroups and runs containerd")
@@ -107,6 +109,7 @@ func (c *cluster) connect(kubeconfig string) error {
 	// No client timeout (it would end watches); a pod-startup benchmark must not wait on the
 	// client's own rate limiter.
 	cfg.QPS, cfg.Burst = 200, 400
+	c.config = cfg
 	c.kube, err = kubernetes.NewForConfig(cfg)
 	return err
 }
@@ -192,12 +195,15 @@ func (c *cluster) leftovers() []string {
 func poll(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
 	t.Helper()
 	var last error
-	err := wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		// Each attempt has its own deadline: near the end of the overall one, a client would
+		// otherwise fail fast ("rate limiter Wait would exceed context deadline") and hide the
+		// last real reason.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
 		ok, err := cond(ctx)
 		if err != nil {
-			if ctx.Err() == nil { // keep the last real reason, not the deadline's
-				last = err
-			}
+			last = err
 			return false, nil
 		}
 		return ok, nil

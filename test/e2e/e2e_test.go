@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -93,10 +95,7 @@ func TestLocalCluster(t *testing.T) {
 	}
 
 	// fetch asks pod `from` (through the apiserver's pod proxy) to GET url, and returns the body.
-	fetch := func(ctx context.Context, from, url string) (string, error) {
-		b, err := c.kube.CoreV1().Pods(ns).ProxyGet("http", from, "8080", "/fetch", map[string]string{"url": url}).DoRaw(ctx)
-		return string(b), err
-	}
+	fetch := func(ctx context.Context, from, url string) (string, error) { return fetchFrom(ctx, c, ns, from, url) }
 	expectHello := func(body, dc string) error {
 		if !strings.HasPrefix(body, "hello from "+dc+" ") {
 			return fmt.Errorf("answer %q is not from pod %s", body, dc)
@@ -148,8 +147,6 @@ func TestLocalCluster(t *testing.T) {
 			return true, expectHello(body, "dc-b")
 		})
 	})
-	t.Run("ecloud DaemonSets' host layout", func(t *testing.T) { checkDaemonSetHostLayout(t, c, ns) })
-	t.Run("ecloud examples", func(t *testing.T) { checkExamples(t, c) })
 	t.Run("host to pod", func(t *testing.T) {
 		f, err := os.Open("/run/netns/" + c.prefix + "-a")
 		if err != nil {
@@ -158,7 +155,7 @@ func TestLocalCluster(t *testing.T) {
 		defer f.Close()
 		for _, dc := range []string{"dc-a", "dc-b"} {
 			poll(t, 30*time.Second, "host dc-a -> pod "+dc, func(ctx context.Context) (bool, error) {
-				body, err := httpGetIn(f, pods[dc].Status.PodIP+":8080")
+				body, err := httpGetIn(f, pods[dc].Status.PodIP+":8080", "/")
 				if err != nil {
 					return false, err
 				}
@@ -166,6 +163,30 @@ func TestLocalCluster(t *testing.T) {
 			})
 		}
 	})
+	t.Run("ecloud components available", func(t *testing.T) { checkComponents(t, c) })
+	if t.Failed() {
+		return
+	}
+	t.Run("ecloud examples", func(t *testing.T) { checkExamples(t, c) })
+	t.Run("node agent", func(t *testing.T) { checkNodeAgentSamples(t, c) })
+	t.Run("sticky IP follows its pod", func(t *testing.T) { checkStickyMove(t, c, nodes) })
+	t.Run("deleting everything leaves nothing behind", func(t *testing.T) {
+		checkNothingLeftBehind(t, c, demoNS, ns)
+		if !c.startedHere {
+			// A cluster this test reused keeps its demo.
+			if out, err := exec.Command(filepath.Join(c.root, "bin", "kubectl"), "--kubeconfig", filepath.Join(c.workdir, "kubeconfig"),
+				"apply", "--server-side", "-k", filepath.Join(c.root, "manifests", "examples")).CombinedOutput(); err != nil {
+				t.Errorf("re-apply manifests/examples: %v\n%s", err, out)
+			}
+		}
+	})
+}
+
+// fetchFrom asks the test workload in pod ns/from (through the apiserver's pod proxy) to GET url,
+// and returns the body.
+func fetchFrom(ctx context.Context, c *cluster, ns, from, url string) (string, error) {
+	b, err := c.kube.CoreV1().Pods(ns).ProxyGet("http", from, "8080", "/fetch", map[string]string{"url": url}).DoRaw(ctx)
+	return string(b), err
 }
 
 func workloadPod(dc, node string) *corev1.Pod {
@@ -189,15 +210,15 @@ func workloadPod(dc, node string) *corev1.Pod {
 	}
 }
 
-// httpGetIn sends GET / to addr from inside the network namespace ns and returns the body.
-func httpGetIn(ns *os.File, addr string) (string, error) {
+// httpGetIn sends GET path to addr from inside the network namespace ns and returns the body.
+func httpGetIn(ns *os.File, addr, path string) (string, error) {
 	conn, err := netns.Dial(ns, addr, 3*time.Second)
 	if err != nil {
 		return "", err
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := fmt.Fprintf(conn, "GET / HTTP/1.0\r\nHost: %s\r\n\r\n", addr); err != nil {
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, addr); err != nil {
 		return "", err
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)

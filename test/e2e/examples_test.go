@@ -18,43 +18,11 @@ const demoNS = "ecloud-demo"
 
 // checkExamples checks manifests/examples as make up installs them: the StatefulSet (4) and the
 // Deployment (6) are spread 2/2 and 3/3 over the datacenters, the static container has its fixed
-// IP, and the admission policy refuses a 1-replica Deployment on ecloud-scheduler. It skips while
-// the ecloud components are not installed (make up installs them once their images are built).
+// IP, and the admission policy refuses a 1-replica Deployment on ecloud-scheduler.
 func checkExamples(t *testing.T, c *cluster) {
 	ctx := context.Background()
-	if _, err := c.kube.AppsV1().Deployments("kube-system").Get(ctx, "ecloud-scheduler", metav1.GetOptions{}); apierrors.IsNotFound(err) {
-		t.Skip("ecloud is not installed: make up installs manifests/ and the examples once every component image is built")
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	zones := map[string]string{}
-	nodes, err := c.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range nodes.Items {
-		zones[n.Name] = n.Labels[zoneLabel]
-	}
-	spread := func(selector string, want int) func(ctx context.Context) (bool, error) {
-		return func(ctx context.Context) (bool, error) {
-			pods, err := c.kube.CoreV1().Pods(demoNS).List(ctx, metav1.ListOptions{LabelSelector: selector})
-			if err != nil {
-				return false, err
-			}
-			per := map[string]int{}
-			for _, p := range pods.Items {
-				if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
-					per[zones[p.Spec.NodeName]]++
-				}
-			}
-			if per["dc-a"] != want || per["dc-b"] != want {
-				return false, fmt.Errorf("%s: running per datacenter %v, want %d in each", selector, per, want)
-			}
-			return true, nil
-		}
-	}
-	poll(t, 3*time.Minute, "StatefulSet stateful 2/2", spread("app=stateful", 2))
-	poll(t, 3*time.Minute, "Deployment stateless 3/3", spread("app=stateless", 3))
+	poll(t, 3*time.Minute, "StatefulSet stateful 2/2", spread(c, "app=stateful", 2))
+	poll(t, 3*time.Minute, "Deployment stateless 3/3", spread(c, "app=stateless", 3))
 	poll(t, 2*time.Minute, "static container on 10.16.100.10", func(ctx context.Context) (bool, error) {
 		pods, err := c.kube.CoreV1().Pods(demoNS).List(ctx, metav1.ListOptions{LabelSelector: "app=static"})
 		if err != nil || len(pods.Items) != 1 {
@@ -77,8 +45,37 @@ func checkExamples(t *testing.T, c *cluster) {
 			},
 		},
 	}
-	_, err = c.kube.AppsV1().Deployments(demoNS).Create(ctx, one, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	_, err := c.kube.AppsV1().Deployments(demoNS).Create(ctx, one, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "replicas >= 2") {
 		t.Errorf("1-replica Deployment on ecloud-scheduler: got %v, want the admission policy's refusal", err)
+	}
+}
+
+// spread is a poll condition: the Running pods matching selector in the demo namespace are want
+// in each datacenter.
+func spread(c *cluster, selector string, want int) func(ctx context.Context) (bool, error) {
+	return func(ctx context.Context) (bool, error) {
+		nodes, err := c.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		zones := map[string]string{}
+		for _, n := range nodes.Items {
+			zones[n.Name] = n.Labels[zoneLabel]
+		}
+		pods, err := c.kube.CoreV1().Pods(demoNS).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return false, err
+		}
+		per := map[string]int{}
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+				per[zones[p.Spec.NodeName]]++
+			}
+		}
+		if per["dc-a"] != want || per["dc-b"] != want {
+			return false, fmt.Errorf("%s: running per datacenter %v, want %d in each", selector, per, want)
+		}
+		return true, nil
 	}
 }

@@ -105,3 +105,42 @@ func TestDialBadNamespace(t *testing.T) {
 		t.Fatal("Dial with /dev/null as namespace succeeded")
 	}
 }
+
+func TestListenServesOnlyInsideTheNamespace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates a network namespace")
+	}
+	ns, _ := listenInNewNetns(t) // only for the namespace (its loopback is up)
+	ln, err := Listen(ns, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, "listener inside\n")
+			c.Close()
+		}
+	}()
+	addr := ln.Addr().String()
+	conn, err := Dial(ns, addr, 2*time.Second)
+	if err != nil {
+		t.Fatalf("Dial the listener from inside the namespace: %v", err)
+	}
+	got, _ := io.ReadAll(conn)
+	conn.Close()
+	if string(got) != "listener inside\n" {
+		t.Fatalf("read %q", got)
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		b, _ := io.ReadAll(c)
+		c.Close()
+		if string(b) == "listener inside\n" {
+			t.Fatal("the root namespace reached a listener opened inside the new one")
+		}
+	}
+}

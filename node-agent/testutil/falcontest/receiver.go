@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -65,10 +66,21 @@ type Receiver struct {
 	Now func() time.Time
 }
 
-// New starts a receiver; it is closed at cleanup by the caller through Close.
+// New starts a receiver on 127.0.0.1; it is closed at cleanup by the caller through Close.
 func New() *Receiver {
 	r := &Receiver{Now: time.Now}
 	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
+	return r
+}
+
+// NewOn starts a receiver on l (e.g. a listener in another network namespace, where the pushing
+// agents run); Close closes l.
+func NewOn(l net.Listener) *Receiver {
+	r := &Receiver{Now: time.Now}
+	r.Server = httptest.NewUnstartedServer(http.HandlerFunc(r.serve))
+	r.Server.Listener.Close()
+	r.Server.Listener = l
+	r.Server.Start()
 	return r
 }
 

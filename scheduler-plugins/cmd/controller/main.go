@@ -39,6 +39,9 @@ type options struct {
 	datacenters    []string
 	maxSkew        int32
 	outagePolicy   string
+	// schedulerConfig, when set, is the KubeSchedulerConfiguration the args come from.
+	schedulerConfig string
+	schedulerName   string
 }
 
 func main() {
@@ -54,10 +57,20 @@ func main() {
 	fs.StringSliceVar(&o.datacenters, "datacenters", nil, "datacenters every workload is spread over, at least two (required, as the DualDatacenter args)")
 	fs.Int32Var(&o.maxSkew, "max-skew", configv1.DefaultMaxSkew, "largest allowed pod-count difference between datacenters")
 	fs.StringVar(&o.outagePolicy, "outage-policy", configv1.DefaultOutagePolicy, "the scheduler's outage policy (Hold or Degrade)")
+	fs.StringVar(&o.schedulerConfig, "scheduler-config", "", "ecloud-scheduler's KubeSchedulerConfiguration file: take the DualDatacenter args of profile --scheduler-name from it (instead of --topology-key, --datacenters, --max-skew, --outage-policy)")
+	fs.StringVar(&o.schedulerName, "scheduler-name", "ecloud-scheduler", "the profile of --scheduler-config whose DualDatacenter args apply")
 	klogFlags := flag.NewFlagSet("klog", flag.ExitOnError)
 	klog.InitFlags(klogFlags)
 	fs.AddGoFlagSet(klogFlags)
 	_ = fs.Parse(os.Args[1:])
+	if o.schedulerConfig != "" {
+		for _, f := range []string{"topology-key", "datacenters", "max-skew", "outage-policy"} {
+			if fs.Changed(f) {
+				fmt.Fprintf(os.Stderr, "--%s and --scheduler-config exclude each other: the args come from the scheduler configuration\n", f)
+				os.Exit(2)
+			}
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -67,12 +80,20 @@ func main() {
 	}
 }
 
-func (o options) args() config.DualDatacenterArgs {
-	return config.DualDatacenterArgs{TopologyKey: o.topologyKey, Datacenters: o.datacenters, MaxSkew: o.maxSkew, OutagePolicy: config.OutagePolicy(o.outagePolicy)}
+// args are the DualDatacenter args: from the scheduler's configuration file, else the flags.
+func (o options) args() (config.DualDatacenterArgs, error) {
+	if o.schedulerConfig != "" {
+		return argsFromSchedulerConfig(o.schedulerConfig, o.schedulerName)
+	}
+	return config.DualDatacenterArgs{TopologyKey: o.topologyKey, Datacenters: o.datacenters, MaxSkew: o.maxSkew, OutagePolicy: config.OutagePolicy(o.outagePolicy)}, nil
 }
 
 func run(ctx context.Context, o options) error {
 	logger := klog.FromContext(ctx)
+	args, err := o.args()
+	if err != nil {
+		return err
+	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
 	if err != nil {
 		return fmt.Errorf("loading the client config: %w", err)
@@ -82,7 +103,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("creating the client: %w", err)
 	}
 	factory := informers.NewSharedInformerFactory(client, 0)
-	ctrl, err := deletioncost.New(client, factory, o.args())
+	ctrl, err := deletioncost.New(client, factory, args)
 	if err != nil {
 		return err
 	}

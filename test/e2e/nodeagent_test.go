@@ -1,0 +1,137 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ecloud-io/ecloud/node-agent/testutil/falcontest"
+	"github.com/ecloud-io/ecloud/test/netns"
+)
+
+// controlPlaneIP is the control plane's address on the datacenter network both hosts hang on
+// (hack/cluster/lib.sh: CP_IP); the Odin test receiver listens there.
+const controlPlaneIP = "10.250.0.1"
+
+const (
+	nodeAgentDS     = "ecloud-node-agent"
+	nodeAgentConfig = "ecloud-node-agent"
+	nodeAgentPort   = "9102"
+)
+
+// checkNodeAgentSamples points the node agents at an Odin-protocol receiver (which enforces
+// falcon transfer's validation) on the datacenter network, and checks that both hosts push the
+// example pods' container samples there and serve them on /metrics.
+func checkNodeAgentSamples(t *testing.T, c *cluster) {
+	ctx := context.Background()
+	cpNS, err := os.Open("/run/netns/" + c.prefix + "-cp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cpNS.Close()
+	l, err := netns.Listen(cpNS, net.JoinHostPort(controlPlaneIP, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	odin := falcontest.NewOn(l)
+	defer odin.Close()
+
+	cms := c.kube.CoreV1().ConfigMaps("kube-system")
+	cm, err := cms.Get(ctx, nodeAgentConfig, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setURL := func(url string) {
+		patch := fmt.Sprintf(`{"data":{"odin-url":%q}}`, url)
+		if _, err := cms.Patch(context.Background(), nodeAgentConfig, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Errorf("set odin-url: %v", err)
+		}
+		restartNodeAgents(t, c)
+	}
+	setURL(odin.URL())
+	defer setURL(cm.Data["odin-url"])
+
+	nodes, err := c.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("samples of the example pods reach Odin from both hosts", func(t *testing.T) {
+		poll(t, 2*time.Minute, "container_cpu_usage_seconds_total of ecloud-demo pods from every node", func(context.Context) (bool, error) {
+			from := map[string]bool{}
+			for _, it := range odin.Items() {
+				if it.Metric == "container_cpu_usage_seconds_total" && strings.Contains(it.Tags, "namespace="+demoNS) &&
+					strings.Contains(it.Tags, "container=app") {
+					from[it.Endpoint] = true
+				}
+			}
+			for _, n := range nodes.Items {
+				if !from[n.Name] {
+					return false, fmt.Errorf("%d valid items (%d invalid, %d pushes); none for an %s container from %s",
+						len(odin.Items()), odin.Invalid(), odin.Requests(), demoNS, n.Name)
+				}
+			}
+			return true, nil
+		})
+		if n := odin.Invalid(); n > 0 {
+			t.Errorf("the receiver refused %d items as falcon transfer would", n)
+		}
+	})
+	t.Run("samples of the example pods on /metrics", func(t *testing.T) {
+		f, err := os.Open("/run/netns/" + c.prefix + "-a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		poll(t, time.Minute, "node-agent /metrics on host a", func(context.Context) (bool, error) {
+			body, err := httpGetIn(f, "127.0.0.1:"+nodeAgentPort, "/metrics")
+			if err != nil {
+				return false, err
+			}
+			for _, l := range strings.Split(body, "\n") {
+				if strings.HasPrefix(l, "container_memory_working_set_bytes{") && strings.Contains(l, `namespace="`+demoNS+`"`) &&
+					strings.Contains(l, `container="app"`) {
+					return true, nil
+				}
+			}
+			return false, fmt.Errorf("no container_memory_working_set_bytes of an %s container in %d bytes", demoNS, len(body))
+		})
+	})
+}
+
+// restartNodeAgents replaces the node-agent pods (they read the ConfigMap at start) and waits
+// until the new ones are available on every node.
+func restartNodeAgents(t *testing.T, c *cluster) {
+	t.Helper()
+	ctx := context.Background()
+	sel := "app.kubernetes.io/name=" + nodeAgentDS
+	if err := c.kube.CoreV1().Pods("kube-system").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: sel}); err != nil {
+		t.Fatalf("restart node agents: %v", err)
+	}
+	poll(t, 2*time.Minute, "node-agent DaemonSet available again", func(ctx context.Context) (bool, error) {
+		ds, err := c.kube.AppsV1().DaemonSets("kube-system").Get(ctx, nodeAgentDS, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		pods, err := c.kube.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return false, err
+		}
+		terminating := 0
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp != nil {
+				terminating++
+			}
+		}
+		if terminating > 0 || ds.Status.NumberAvailable != ds.Status.DesiredNumberScheduled {
+			return false, fmt.Errorf("%d terminating, %d/%d available", terminating, ds.Status.NumberAvailable, ds.Status.DesiredNumberScheduled)
+		}
+		return true, nil
+	})
+}
