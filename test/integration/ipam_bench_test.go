@@ -54,8 +54,9 @@ func processCPU() time.Duration {
 // BenchmarkIPAM allocates and then releases IPs through the real apiserver with the allocator at
 // concurrency 1, 16 and 64, and in the "100 workloads × 10 pods" shape (one goroutine per
 // Deployment, its 10 pods one after the other). Each shape runs once whatever b.N (use
-// -benchtime=1x); `make bench-ipam` prints the RESULT lines of the 100×10 shape last. Pods exist
-// only in memory: the cost measured is the allocator's and the apiserver's.
+// -benchtime=1x); `make bench-ipam` prints the RESULT lines last: allocations/s of the 100×10
+// shape, and the p99 of the shape with the worst p99. Pods exist only in memory: the cost
+// measured is the allocator's and the apiserver's.
 func BenchmarkIPAM(b *testing.B) {
 	cp := harness.Start(b)
 	timed := &timedClaims{ClaimClient: cp.Ecloud.IPClaims()}
@@ -84,10 +85,18 @@ func BenchmarkIPAM(b *testing.B) {
 		fmt.Fprintf(out, "ipam %-18s allocs/s=%7.1f p50=%6.1fms p99=%6.1fms releases/s=%7.1f allocs/cpu-s=%7.1f creates=%d create-p50=%6.1fms create-p99=%6.1fms\n",
 			s.name, r.allocsPerSec, ms(r.p50), ms(r.p99), r.releasesPerSec, r.allocsPerCPUSec, r.createCalls, ms(r.createP50), ms(r.createP99))
 	}
+	// Throughput is the 100×10 shape's; the p99 is the worst of all shapes, never a chosen one.
 	headline := results["workloads=100x10"]
+	worst := shapes[0].name
+	for _, s := range shapes {
+		if results[s.name].p99 > results[worst].p99 {
+			worst = s.name
+		}
+	}
+	fmt.Fprintf(out, "ipam allocs/s of workloads=100x10; p99 of the worst shape: %s\n", worst)
 	fmt.Fprintf(out, "RESULT ipam_allocs_per_cpu_sec=%.0f\n", headline.allocsPerCPUSec)
 	fmt.Fprintf(out, "RESULT ipam_allocs_per_sec=%.0f\n", headline.allocsPerSec)
-	fmt.Fprintf(out, "RESULT ipam_alloc_p99_ms=%.1f\n", float64(headline.p99.Microseconds())/1000)
+	fmt.Fprintf(out, "RESULT ipam_alloc_p99_ms=%.1f\n", ms(results[worst].p99))
 }
 
 // timedClaims records how long each create call to the apiserver took, to tell the apiserver's
