@@ -207,7 +207,7 @@ func TestIPAMFaults(t *testing.T) {
 	// (Listing thousands of claims is not free: look once a second, not at every poll.)
 	var lastLook time.Time
 	var lastErr error
-	harness.Eventually(t, 90*time.Second, func() (bool, error) {
+	harness.Eventually(t, 2*time.Minute, func() (bool, error) {
 		if time.Since(lastLook) < time.Second {
 			return false, lastErr
 		}
