@@ -3,7 +3,6 @@ package ipam
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -49,7 +48,7 @@ type Config struct {
 type Allocator struct {
 	cfg        Config
 	claimsInf  cache.SharedIndexInformer
-	podLocks   [256]sync.Mutex
+	podLocks   podLocks
 	mu         sync.Mutex
 	pools      map[string]*poolState
 	held       map[netip.Addr]string  // IP → pool, for every claim the informer has
@@ -447,13 +446,11 @@ func (a *Allocator) heldClaim(ip netip.Addr) *v1alpha1.IPClaim {
 	return c
 }
 
-// lockPod serialises calls for one pod identity (a stripe of 256 locks, never a global one).
+// lockPod serialises calls for one pod identity. Calls for different identities never wait for
+// each other: a lock shared by several identities (a stripe) would make one pod's allocation
+// wait for another's apiserver round trip.
 func (a *Allocator) lockPod(namespace, name string) func() {
-	h := fnv.New32a()
-	h.Write([]byte(OwnerKey(namespace, name)))
-	m := &a.podLocks[h.Sum32()%uint32(len(a.podLocks))]
-	m.Lock()
-	return m.Unlock
+	return a.podLocks.lock(OwnerKey(namespace, name))
 }
 
 // Candidates returns the pools a pod of namespace with intent may draw from, in order of

@@ -21,10 +21,14 @@ import (
 
 // TestIPAMFaults: while 16 workers allocate (sticky StatefulSet pods recreated on other nodes,
 // ephemeral pods that live, die observed or die unobserved, ephemeral claims whose pod never
-// existed), the IP controller is stopped and restarted every couple of seconds and the apiserver
-// is restarted once. Afterwards: no IP held twice, every sticky pod still holds its first IP,
-// and once GC converged, ephemeral claims match the live ephemeral pods exactly.
+// existed), the IP controller — the real binary, as a child process — is SIGKILLed and started
+// again five times (each new process must take the leader-election Lease over first) and the
+// apiserver is restarted once. Afterwards: no IP held twice, every sticky pod still holds its
+// first IP, and once GC converged, ephemeral claims match the live ephemeral pods exactly.
 func TestIPAMFaults(t *testing.T) {
+	start := time.Now()
+	bin := buildIPController(t)
+	t.Logf("ip-controller built in %s", time.Since(start).Round(time.Millisecond))
 	rcp := harness.StartRestartable(t)
 	cp := rcp.ControlPlane
 	nodes := cp.CreateNodes(t, harness.TwoDatacenters(2))
@@ -34,8 +38,6 @@ func TestIPAMFaults(t *testing.T) {
 	const stickyPods = 24
 	set := ipamStatefulSet(t, cp, "fault", "db", stickyPods, nil)
 
-	opts := testControllerOptions()
-	opts.ReservationWindow = 2 * time.Second
 	ctx, stopLoad := context.WithCancel(cp.Ctx)
 	defer stopLoad()
 
@@ -166,22 +168,34 @@ func TestIPAMFaults(t *testing.T) {
 		}(w)
 	}
 
-	// Faults: the IP controller is stopped and restarted every 1.5s; the apiserver restarts once.
-	stop := startIPController(t, cp, opts)
-	for round := 0; round < 6; round++ {
-		time.Sleep(1500 * time.Millisecond)
-		stop()
+	// Faults: the ip-controller process is SIGKILLed and started again (each run must take the
+	// Lease over before it is killed, so every run did some work); the apiserver restarts once,
+	// under a running controller.
+	// The workers leak claims (ghosts) far faster than a cluster would: the controller gets the
+	// harness clients' request rate, not its production default.
+	ctrl := startIPControllerProcess(t, cp, bin, "--v=2", "--kube-api-qps=1000", "--kube-api-burst=2000",
+		"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=200ms",
+		"--gc-interval=200ms", "--gc-grace=500ms", "--reservation-window=2s")
+	const kills = 5
+	selfRestarts := 0
+	for round := 0; round < kills; round++ {
+		selfRestarts += ctrl.WaitLeading(60 * time.Second)
+		time.Sleep(time.Duration(300+rand.IntN(1200)) * time.Millisecond) // let it work a while
 		if round == 2 {
 			t.Logf("restarting the apiserver (%d allocations so far)", allocated.Load())
 			rcp.Restart(t)
 			t.Logf("apiserver back")
 		}
-		time.Sleep(200 * time.Millisecond)
-		stop = startIPController(t, cp, opts)
+		id := ctrl.Identity()
+		ctrl.Kill()
+		t.Logf("SIGKILLed %s (%d allocations so far)", id, allocated.Load())
+		ctrl.Start()
 	}
+	selfRestarts += ctrl.WaitLeading(60 * time.Second)
+	t.Logf("%d kills; %d runs exited on their own and were started again", kills, selfRestarts)
 	stopLoad()
 	wg.Wait()
-	t.Logf("%d allocations, %d transient errors retried", allocated.Load(), transient.Load())
+	t.Logf("%d allocations, %d transient errors retried; load stopped at %s", allocated.Load(), transient.Load(), time.Since(start).Round(time.Millisecond))
 	for _, err := range failures {
 		t.Error(err)
 	}
@@ -190,28 +204,45 @@ func TestIPAMFaults(t *testing.T) {
 	}
 
 	// After GC converged: exactly one claim per live ephemeral pod, every sticky claim intact.
-	harness.Eventually(t, 60*time.Second, func() (bool, error) {
-		claims := claimsByIP(t, cp) // fails on an IP or an owner held twice
-		eph := 0
-		for _, c := range claims {
-			if c.Spec.Mode != v1alpha1.ModeEphemeral {
-				continue
-			}
-			eph++
-			if ip, ok := liveEphemeral[c.Status.PodUID]; !ok {
-				return false, fmt.Errorf("leaked ephemeral claim %s of %s/%s", c.Spec.IP, c.Spec.Owner.PodName, c.Status.PodUID)
-			} else if ip != c.Spec.IP {
-				return false, fmt.Errorf("live pod %s holds %s but was given %s", c.Spec.Owner.PodName, c.Spec.IP, ip)
-			}
+	// (Listing thousands of claims is not free: look once a second, not at every poll.)
+	var lastLook time.Time
+	var lastErr error
+	harness.Eventually(t, 2*time.Minute, func() (bool, error) {
+		if time.Since(lastLook) < time.Second {
+			return false, lastErr
 		}
-		if eph != len(liveEphemeral) {
-			return false, fmt.Errorf("%d ephemeral claims for %d live ephemeral pods", eph, len(liveEphemeral))
-		}
-		for pod, ip := range stickyIP {
-			if c := claims[ip]; c == nil || c.Spec.Owner.PodName != pod || c.Spec.Mode != v1alpha1.ModeSticky {
-				return false, fmt.Errorf("sticky claim %s of %s lost", ip, pod)
-			}
-		}
-		return true, nil
+		lastLook = time.Now()
+		ok, err := faultClaimsConverged(t, cp, liveEphemeral, stickyIP)
+		lastErr = err
+		return ok, err
 	}, "claims to converge: no leak, no loss")
+	t.Logf("converged at %s", time.Since(start).Round(time.Millisecond))
+}
+
+// faultClaimsConverged checks that the ephemeral claims are exactly those of the live ephemeral
+// pods (with the IPs they were given) and that every sticky pod still holds its first IP; it
+// fails the test on an IP or an owner held twice.
+func faultClaimsConverged(t *testing.T, cp *harness.ControlPlane, liveEphemeral map[types.UID]string, stickyIP map[string]string) (bool, error) {
+	claims := claimsByIP(t, cp) // fails on an IP or an owner held twice
+	eph := 0
+	for _, c := range claims {
+		if c.Spec.Mode != v1alpha1.ModeEphemeral {
+			continue
+		}
+		eph++
+		if ip, ok := liveEphemeral[c.Status.PodUID]; !ok {
+			return false, fmt.Errorf("leaked ephemeral claim %s of %s/%s", c.Spec.IP, c.Spec.Owner.PodName, c.Status.PodUID)
+		} else if ip != c.Spec.IP {
+			return false, fmt.Errorf("live pod %s holds %s but was given %s", c.Spec.Owner.PodName, c.Spec.IP, ip)
+		}
+	}
+	if eph != len(liveEphemeral) {
+		return false, fmt.Errorf("%d ephemeral claims for %d live ephemeral pods", eph, len(liveEphemeral))
+	}
+	for pod, ip := range stickyIP {
+		if c := claims[ip]; c == nil || c.Spec.Owner.PodName != pod || c.Spec.Mode != v1alpha1.ModeSticky {
+			return false, fmt.Errorf("sticky claim %s of %s lost", ip, pod)
+		}
+	}
+	return true, nil
 }

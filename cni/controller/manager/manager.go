@@ -60,6 +60,7 @@ func Run(ctx context.Context, cfg *rest.Config, o *Options) error {
 	ctx = klog.NewContext(ctx, logger)
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = Component
+	cfg.QPS, cfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)

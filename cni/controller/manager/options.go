@@ -11,6 +11,10 @@ import (
 type Options struct {
 	// Kubeconfig is the path of a kubeconfig; empty means in-cluster.
 	Kubeconfig string
+	// KubeAPIQPS and KubeAPIBurst bound the controller's requests to the apiserver (client-go's
+	// own defaults, 5 and 10, would make GC and release of a few hundred claims take minutes).
+	KubeAPIQPS   float32
+	KubeAPIBurst int
 	// BindAddress serves /healthz and /metrics (plain HTTP); empty disables the server.
 	BindAddress string
 	// LeaderElect runs the controllers only while holding the Lease LeaseNamespace/LeaseName.
@@ -35,6 +39,8 @@ type Options struct {
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	return &Options{
+		KubeAPIQPS:        50,
+		KubeAPIBurst:      100,
 		BindAddress:       ":10270",
 		LeaderElect:       true,
 		LeaseNamespace:    "kube-system",
@@ -52,6 +58,8 @@ func NewOptions() *Options {
 // AddFlags registers the options as flags.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Path to a kubeconfig; empty for in-cluster configuration.")
+	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "Requests per second to the apiserver (sustained).")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "Requests to the apiserver allowed in a burst above --kube-api-qps.")
 	fs.StringVar(&o.BindAddress, "bind-address", o.BindAddress, "Address serving /healthz and /metrics over HTTP; empty disables it.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Run the controllers only while holding the leader-election Lease.")
 	fs.StringVar(&o.LeaseNamespace, "leader-elect-resource-namespace", o.LeaseNamespace, "Namespace of the leader-election Lease.")
@@ -76,6 +84,12 @@ func (o *Options) Validate() field.ErrorList {
 	}
 	if o.Workers < 1 {
 		errs = append(errs, field.Invalid(field.NewPath("workers"), o.Workers, "must be at least 1"))
+	}
+	if o.KubeAPIQPS <= 0 {
+		errs = append(errs, field.Invalid(field.NewPath("kubeAPIQPS"), o.KubeAPIQPS, "must be positive"))
+	}
+	if o.KubeAPIBurst < 1 {
+		errs = append(errs, field.Invalid(field.NewPath("kubeAPIBurst"), o.KubeAPIBurst, "must be at least 1"))
 	}
 	pos("reservationWindow", o.ReservationWindow)
 	pos("gcInterval", o.GCInterval)

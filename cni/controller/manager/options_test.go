@@ -19,6 +19,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"negative grace", func(o *Options) { o.GCGrace = -time.Second }, "gcGrace"},
 		{"no lease name", func(o *Options) { o.LeaseName = "" }, "leaderElection.resourceName"},
 		{"renew deadline past lease", func(o *Options) { o.RenewDeadline = o.LeaseDuration }, "leaderElection.renewDeadline"},
+		{"zero QPS", func(o *Options) { o.KubeAPIQPS = 0 }, "kubeAPIQPS"},
+		{"zero burst", func(o *Options) { o.KubeAPIBurst = 0 }, "kubeAPIBurst"},
 		{"zero reservation window", func(o *Options) { o.ReservationWindow = 0 }, "reservationWindow"},
 	}
 	for _, tc := range cases {
