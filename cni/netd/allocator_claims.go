@@ -114,7 +114,12 @@ func (a *ClaimAllocator) releaseClaim(ctx context.Context, name, containerID str
 				return fmt.Errorf("delete IPClaim %s: %w", name, err)
 			}
 		}
+		// Held for the owner's next instance, but no longer a reservation in progress: without
+		// reservedAt the reservation window does not shield it, so its release policy applies at
+		// once (a deleted StatefulSet frees it now, not a window later). The next instance's
+		// reservation sets reservedAt afresh.
 		cur.Status.Phase, cur.Status.Node, cur.Status.ContainerID, cur.Status.BoundAt = v1alpha1.PhaseReserved, "", "", nil
+		cur.Status.ReservedAt = nil
 		_, err := a.ecloud.IPClaims().Update(ctx, cur, metav1.UpdateOptions{})
 		return err
 	})

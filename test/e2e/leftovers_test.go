@@ -66,7 +66,7 @@ func checkNothingLeftBehind(t *testing.T, c *cluster, namespaces ...string) {
 	for _, h := range hostKeys {
 		poll(t, time.Minute, "no pod port or veth of the deleted namespaces on host "+h, func(context.Context) (bool, error) {
 			out, err := c.inHost(h, "ovs-vsctl", "--format=csv", "--data=bare", "--no-headings", "--columns=name,external_ids",
-				"find", "Interface", "external_ids:ecloud-role=pod")
+				"find", "Port", "external_ids:ecloud-role=pod")
 			if err != nil {
 				return false, err
 			}
