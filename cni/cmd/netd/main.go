@@ -37,9 +37,15 @@ func main() {
 func run() error {
 	var cfg netd.Config
 	var kubeconfig, metricsAddr, tunnel string
+	var qps float32
+	var burst int
 	fs := pflag.CommandLine
 	fs.StringVar(&cfg.NodeName, "node-name", os.Getenv("NODE_NAME"), "this node's Node name (default $NODE_NAME)")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster)")
+	// client-go's own default (5/s, burst 10) makes a node starting many pods at once queue every
+	// CNI ADD behind the client's rate limiter: an ADD costs one or two apiserver calls.
+	fs.Float32Var(&qps, "kube-api-qps", 50, "requests per second to the apiserver (sustained)")
+	fs.IntVar(&burst, "kube-api-burst", 100, "requests to the apiserver allowed in a burst above --kube-api-qps")
 	fs.StringVar(&cfg.Socket, "socket", "/run/ecloud/netd.sock", "unix socket the CNI plugin talks to (root only)")
 	fs.StringVar(&cfg.Bridge, "bridge", "br-int", "OVS integration bridge (datapath_type=netdev)")
 	fs.StringVar(&cfg.GatewayPort, "gateway-port", "ecloud-gw", "internal port joining pods and the host stack")
@@ -62,10 +68,14 @@ func run() error {
 		cfg.PluginBinary = ""
 	}
 
+	if qps <= 0 || burst < 1 {
+		return fmt.Errorf("--kube-api-qps must be positive and --kube-api-burst at least 1 (got %v, %d)", qps, burst)
+	}
 	rc, err := restConfig(kubeconfig)
 	if err != nil {
 		return err
 	}
+	rc.QPS, rc.Burst = qps, burst
 	kube, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
