@@ -248,10 +248,14 @@ for h in "${HOSTS[@]}"; do
   # br-int, the integration bridge netd programs (it ensures it too; creating it here is harmless).
   in_host "$h" ovs-vsctl --timeout=20 --may-exist add-br br-int -- set bridge br-int datapath_type=netdev
   # The userspace datapath sends tunnel packets only out of an OVS bridge that owns the endpoint
-  # IP: the NIC becomes a port of br-phy, which takes over its address (and MAC) and the default
-  # route (the OVS userspace-tunneling layout, README: CNI datapath).
+  # IP: the NIC becomes a port of br-phy, which takes over its address and the default route (the
+  # OVS userspace-tunneling layout, README: CNI datapath). br-phy gets a MAC of its own (the NIC's
+  # with the first octet 0a): with the NIC's own, the kernel would also take every frame for the
+  # host off eth0 itself (the weak host model answers for br-phy's address there), and each
+  # packet would arrive twice.
+  mac=$(in_host "$h" cat /sys/class/net/eth0/address)
   in_host "$h" ovs-vsctl --timeout=20 --may-exist add-br br-phy -- set bridge br-phy datapath_type=netdev \
-    fail-mode=standalone other_config:hwaddr="$(in_host "$h" cat /sys/class/net/eth0/address)" -- --may-exist add-port br-phy eth0
+    fail-mode=standalone other_config:hwaddr="0a:${mac#*:}" -- --may-exist add-port br-phy eth0
   ip -n "$PREFIX-$h" addr del "${NODE_IP[$h]}/24" dev eth0
   ip -n "$PREFIX-$h" addr add "${NODE_IP[$h]}/24" dev br-phy
   ip -n "$PREFIX-$h" link set br-phy up
