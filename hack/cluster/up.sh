@@ -83,6 +83,10 @@ for h in "${HOSTS[@]}"; do
   # The host's "NIC": a veth whose other end is a port of the datacenter bridge in eup-cp.
   ip link add name eth0 netns "$ns" type veth peer name "$h-eth0" netns "$CP_NS"
   ip -n "$CP_NS" link set "$h-eth0" master br0 up
+  # The host's NIC ends up on the OVS userspace datapath (br-phy, below), which reads frames raw
+  # and does not complete checksums a veth left to "hardware": a TCP segment from the control
+  # plane would reach the host with a bad checksum and be dropped (ping still works).
+  ip netns exec "$CP_NS" ethtool -K "$h-eth0" tx off >/dev/null
   ip -n "$ns" addr add "${NODE_IP[$h]}/24" dev eth0
   ip -n "$ns" link set eth0 up
   # A host's default gateway is on the datacenter network: without a route, a host-network pod
@@ -250,12 +254,13 @@ for h in "${HOSTS[@]}"; do
   # The userspace datapath sends tunnel packets only out of an OVS bridge that owns the endpoint
   # IP: the NIC becomes a port of br-phy, which takes over its address and the default route (the
   # OVS userspace-tunneling layout, README: CNI datapath). br-phy gets a MAC of its own (the NIC's
-  # with the first octet 0a): with the NIC's own, the kernel would also take every frame for the
+  # with the first octet 0a, or 0e): with the NIC's own, the kernel would also take every frame for the
   # host off eth0 itself (the weak host model answers for br-phy's address there), and each
   # packet would arrive twice.
   mac=$(in_host "$h" cat /sys/class/net/eth0/address)
+  first=0a; [ "${mac%%:*}" != 0a ] || first=0e
   in_host "$h" ovs-vsctl --timeout=20 --may-exist add-br br-phy -- set bridge br-phy datapath_type=netdev \
-    fail-mode=standalone other_config:hwaddr="0a:${mac#*:}" -- --may-exist add-port br-phy eth0
+    fail-mode=standalone other_config:hwaddr="$first:${mac#*:}" -- --may-exist add-port br-phy eth0
   ip -n "$PREFIX-$h" addr del "${NODE_IP[$h]}/24" dev eth0
   ip -n "$PREFIX-$h" addr add "${NODE_IP[$h]}/24" dev br-phy
   ip -n "$PREFIX-$h" link set br-phy up
