@@ -78,7 +78,9 @@ func (d *Daemon) add(ctx context.Context, req nodeapi.AddRequest) (nodeapi.AddRe
 	if req.Pod.Namespace == "" || req.Pod.Name == "" {
 		return nodeapi.AddResponse{}, nodeapi.Errorf(nodeapi.CodeInvalidEnv, "CNI_ARGS must carry K8S_POD_NAMESPACE and K8S_POD_NAME")
 	}
+	start := time.Now()
 	lease, err := d.alloc.Allocate(ctx, req.Pod, req.ContainerID, d.cfg.NodeName)
+	d.observePhase("add", "ipam", req.ContainerID, start)
 	if err != nil {
 		return nodeapi.AddResponse{}, err
 	}
@@ -113,29 +115,26 @@ func (d *Daemon) attach(ctx context.Context, req nodeapi.AttachRequest) (empty, 
 	port.OFPortRequest = d.reserveOFPortLocked()
 	d.attached[req.Attachment] = port
 	d.attachMu.Unlock()
-	if err := d.ports.add(ctx, port); err != nil {
-		d.forget(req.Attachment)
+	// netd numbers the port itself, so the port's flows go in while OVS adds the port: one
+	// flow-only sync (shared with the other ADDs meanwhile) runs alongside the transaction.
+	start := time.Now()
+	flows := make(chan error, 1)
+	go func(gen uint64) {
+		err := d.syncer.wait(ctx, gen)
+		d.observePhase("attach", "flows", req.ContainerID, start)
+		flows <- err
+	}(d.syncer.request(false))
+	err = d.ports.add(ctx, port)
+	d.observePhase("attach", "port", req.ContainerID, start)
+	if err != nil {
+		d.forget(req.Attachment, port.Name)
+		d.syncer.request(false) // take its flows out again
 		return empty{}, err
 	}
-	// ovs-vswitchd numbers the port a moment after the transaction: sync until the port's
-	// flows are in.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if err := d.syncer.sync(ctx); err != nil {
-			return empty{}, err
-		}
-		if d.isProgrammed(port.Name) {
-			return empty{}, nil
-		}
-		if time.Now().After(deadline) {
-			return empty{}, fmt.Errorf("port %s on %s got no OpenFlow port number within 10s (see ovs-vswitchd.log)", port.Name, d.cfg.Bridge)
-		}
-		select {
-		case <-time.After(5 * time.Millisecond):
-		case <-ctx.Done():
-			return empty{}, ctx.Err()
-		}
+	if err := <-flows; err != nil {
+		return empty{}, fmt.Errorf("flows for port %s of %s: %w", port.Name, req.Pod, err)
 	}
+	return empty{}, nil
 }
 
 // attachmentPorts lists the pod ports of an attachment.
@@ -162,18 +161,30 @@ func (d *Daemon) del(ctx context.Context, req nodeapi.DelRequest) (empty, error)
 		if req.Pod.Name == "" {
 			req.Pod = nodeapi.PodRef{Namespace: p.ExternalIDs[extPodNS], Name: p.ExternalIDs[extPodName]}
 		}
-		if err := d.ports.del(ctx, p.Name); err != nil {
-			return empty{}, err
-		}
-		d.forget(req.Attachment)
 	}
-	if err := d.alloc.Release(ctx, req.Pod, req.ContainerID, ip); err != nil {
+	// The port and the claim go in parallel: one OVS transaction, one apiserver call.
+	start := time.Now()
+	portsGone := make(chan error, 1)
+	go func() {
+		for _, p := range ports {
+			if err := d.ports.del(ctx, p.Name); err != nil {
+				portsGone <- err
+				return
+			}
+			d.forget(req.Attachment, p.Name)
+		}
+		d.observePhase("del", "port", req.ContainerID, start)
+		portsGone <- nil
+	}()
+	relErr := d.alloc.Release(ctx, req.Pod, req.ContainerID, ip)
+	d.observePhase("del", "release", req.ContainerID, start)
+	if err := errors.Join(<-portsGone, relErr); err != nil {
 		return empty{}, err
 	}
 	if len(ports) > 0 {
 		// The port is gone, so its flows match nothing; they are removed in the background
-		// (an attach that reuses the IP waits for its own sync).
-		d.syncer.request()
+		// (an attach that reuses the IP or the number waits for its own sync).
+		d.syncer.request(false)
 	}
 	return empty{}, nil
 }
@@ -224,7 +235,7 @@ func (d *Daemon) gc(ctx context.Context, req nodeapi.GCRequest) (nodeapi.GCRespo
 		if err := d.ports.del(ctx, p.Name); err != nil {
 			return res, err
 		}
-		d.forget(a)
+		d.forget(a, p.Name)
 		ip, _ := netip.ParseAddr(p.ExternalIDs[extIP])
 		pod := nodeapi.PodRef{Namespace: p.ExternalIDs[extPodNS], Name: p.ExternalIDs[extPodName]}
 		if err := d.alloc.Release(ctx, pod, a.ContainerID, ip); err != nil {
@@ -237,7 +248,7 @@ func (d *Daemon) gc(ctx context.Context, req nodeapi.GCRequest) (nodeapi.GCRespo
 		res.Removed = append(res.Removed, p.Name)
 	}
 	if len(res.Removed) > 0 {
-		return res, d.syncer.sync(ctx)
+		return res, d.syncer.sync(ctx, true)
 	}
 	return res, nil
 }
@@ -247,26 +258,4 @@ func (d *Daemon) status(_ context.Context, _ empty) (nodeapi.StatusResponse, err
 		return nodeapi.StatusResponse{Ready: false, Message: "datapath not reconciled yet"}, nil
 	}
 	return nodeapi.StatusResponse{Ready: true}, nil
-}
-
-func (d *Daemon) forget(a nodeapi.Attachment) {
-	d.attachMu.Lock()
-	defer d.attachMu.Unlock()
-	delete(d.attached, a)
-}
-
-func (d *Daemon) knownAttachment(a nodeapi.Attachment) ([]ovs.Port, bool) {
-	d.attachMu.Lock()
-	defer d.attachMu.Unlock()
-	p, ok := d.attached[a]
-	if !ok {
-		return nil, false
-	}
-	return []ovs.Port{p}, true
-}
-
-func (d *Daemon) isProgrammed(port string) bool {
-	d.attachMu.Lock()
-	defer d.attachMu.Unlock()
-	return d.programmed[port]
 }

@@ -27,10 +27,11 @@ func Funcs() skel.CNIFuncs {
 }
 
 type call struct {
-	conf   *NetConf
-	client *nodeapi.Client
-	ctx    context.Context
-	cancel context.CancelFunc
+	timings *timings
+	conf    *NetConf
+	client  *nodeapi.Client
+	ctx     context.Context
+	cancel  context.CancelFunc
 }
 
 // withCall parses the configuration and runs fn with a daemon client; errors keep their codes.
@@ -44,12 +45,14 @@ func withCall(args *skel.CmdArgs, fn func(*call) error) error {
 }
 
 func newCall(stdin []byte) (*call, error) {
+	t := newTimings()
 	conf, err := ParseNetConf(stdin)
 	if err != nil {
 		return nil, cniError(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), conf.Timeout())
-	return &call{conf: conf, client: nodeapi.NewClient(conf.Socket, conf.Timeout()), ctx: ctx, cancel: cancel}, nil
+	t.mark("setup")
+	return &call{timings: t, conf: conf, client: nodeapi.NewClient(conf.Socket, conf.Timeout()), ctx: ctx, cancel: cancel}, nil
 }
 
 // cniError turns err into the *types.Error skel prints, keeping its code.
@@ -81,6 +84,7 @@ func Add(args *skel.CmdArgs) error {
 		if err := c.client.Do(c.ctx, nodeapi.PathAdd, nodeapi.AddRequest{Attachment: att, Pod: pod}, &lease); err != nil {
 			return cniError(err)
 		}
+		c.timings.mark("lease")
 		res, err := c.plumb(args, pod, att, lease)
 		if err != nil {
 			// Undo: the daemon removes the port (if any) and releases the IP; the veth goes here.
@@ -88,6 +92,7 @@ func Add(args *skel.CmdArgs) error {
 			_ = c.client.Do(c.ctx, nodeapi.PathDel, nodeapi.DelRequest{Attachment: att, Pod: pod}, nil)
 			return cniError(err)
 		}
+		defer c.timings.print(os.Stderr)
 		return types.PrintResult(res, c.conf.CNIVersion)
 	})
 }
@@ -110,10 +115,12 @@ func (c *call) plumb(args *skel.CmdArgs, pod nodeapi.PodRef, att nodeapi.Attachm
 	if err != nil {
 		return nil, nodeapi.Errorf(nodeapi.CodeInternal, "plumb pod %s: %v", pod, err)
 	}
+	c.timings.mark("veth")
 	attach := nodeapi.AttachRequest{Attachment: att, Pod: pod, HostVeth: n.HostVeth, IP: lease.IP, VLAN: lease.VLAN, Pool: lease.Pool}
 	if err := c.client.Do(c.ctx, nodeapi.PathAttach, attach, nil); err != nil {
 		return nil, err
 	}
+	c.timings.mark("attach")
 	return &current.Result{
 		CNIVersion: current.ImplementedSpecVersion,
 		Interfaces: []*current.Interface{
@@ -139,12 +146,15 @@ func Del(args *skel.CmdArgs) error {
 		if err := c.client.Do(c.ctx, nodeapi.PathDel, nodeapi.DelRequest{Attachment: att, Pod: pod}, nil); err != nil {
 			return cniError(err)
 		}
+		c.timings.mark("release")
 		if err := deleteLink(nodeapi.HostVethName(args.ContainerID, args.IfName)); err != nil {
 			return cniError(nodeapi.Errorf(nodeapi.CodeInternal, "%v", err))
 		}
 		if err := deletePodLink(args.Netns, args.IfName); err != nil {
 			return cniError(nodeapi.Errorf(nodeapi.CodeInternal, "%v", err))
 		}
+		c.timings.mark("veth")
+		c.timings.print(os.Stderr)
 		return nil
 	})
 }

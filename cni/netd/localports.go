@@ -1,0 +1,146 @@
+package netd
+
+// The daemon's own record of this node's pod ports, which flow-only syncs compute the local
+// flows from without asking OVS: the pod ports the last full sync listed, plus the attachments
+// this process made since (their OpenFlow numbers are requested by netd, so known up front),
+// minus the ports deleted since.
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/ecloud-io/ecloud/cni/nodeapi"
+	"github.com/ecloud-io/ecloud/cni/ovs"
+)
+
+// firstPodOFPort is where netd's own numbering of pod ports starts; OVS numbers the gateway
+// and tunnel ports from 1 upwards.
+const firstPodOFPort = 1000
+
+// attaching marks a port as being added, so a concurrent reconcile does not mistake it for
+// stale; the returned func unmarks it.
+func (d *Daemon) attaching(port string) func() {
+	d.attachMu.Lock()
+	d.attachingPorts[port]++
+	d.attachMu.Unlock()
+	return func() {
+		d.attachMu.Lock()
+		defer d.attachMu.Unlock()
+		if d.attachingPorts[port]--; d.attachingPorts[port] <= 0 {
+			delete(d.attachingPorts, port)
+		}
+	}
+}
+
+func (d *Daemon) isAttaching(port string) bool {
+	d.attachMu.Lock()
+	defer d.attachMu.Unlock()
+	return d.attachingPorts[port] > 0
+}
+
+// reserveOFPortLocked picks a free OpenFlow port number for a new pod port (callers hold
+// attachMu).
+func (d *Daemon) reserveOFPortLocked() int {
+	taken := map[int]bool{}
+	for n := range d.usedOFPorts {
+		taken[n] = true
+	}
+	for _, p := range d.attached {
+		taken[p.OFPortRequest] = true
+	}
+	for n := firstPodOFPort; ; n++ {
+		if !taken[n] {
+			return n
+		}
+	}
+}
+
+// beginListing starts a full sync's port listing: ports deleted from now on are left out of
+// what it lists, as OVS may still have shown them.
+func (d *Daemon) beginListing() {
+	d.attachMu.Lock()
+	defer d.attachMu.Unlock()
+	d.deletedWhileListing = map[string]bool{}
+}
+
+// endListing records the listing's live pod ports and OpenFlow numbers in use (nil: the sync
+// failed, keep the previous record).
+func (d *Daemon) endListing(listed map[string]LocalIP, used map[int]bool) {
+	d.attachMu.Lock()
+	defer d.attachMu.Unlock()
+	if listed != nil {
+		for name := range d.deletedWhileListing {
+			delete(listed, name)
+		}
+		d.listed, d.usedOFPorts = listed, used
+	}
+	d.deletedWhileListing = nil
+}
+
+// localIPs are the local pod IPs the flows deliver to: the listed ports and this process's
+// attachments, by port name (what OVS reported wins over what netd requested).
+func (d *Daemon) localIPs() []LocalIP {
+	d.attachMu.Lock()
+	defer d.attachMu.Unlock()
+	byName := make(map[string]LocalIP, len(d.listed)+len(d.attached))
+	for name, l := range d.listed {
+		byName[name] = l
+	}
+	for _, p := range d.attached {
+		if _, ok := byName[p.Name]; ok {
+			continue
+		}
+		if l, ok := podLocal(p); ok {
+			byName[p.Name] = l
+		}
+	}
+	names := make([]string, 0, len(byName))
+	for name := range byName {
+		names = append(names, name)
+	}
+	slices.SortFunc(names, strings.Compare)
+	out := make([]LocalIP, 0, len(names))
+	for _, name := range names {
+		out = append(out, byName[name])
+	}
+	return out
+}
+
+// forget drops an attachment and its port (when named) from the record.
+func (d *Daemon) forget(a nodeapi.Attachment, port string) {
+	d.attachMu.Lock()
+	defer d.attachMu.Unlock()
+	delete(d.attached, a)
+	if port != "" {
+		d.dropPortLocked(port)
+	}
+}
+
+// dropPort drops a port that is gone from OVS from the record.
+func (d *Daemon) dropPort(port string) {
+	d.attachMu.Lock()
+	defer d.attachMu.Unlock()
+	d.dropPortLocked(port)
+}
+
+func (d *Daemon) dropPortLocked(port string) {
+	delete(d.listed, port)
+	for a, p := range d.attached {
+		if p.Name == port {
+			delete(d.attached, a)
+		}
+	}
+	if d.deletedWhileListing != nil {
+		d.deletedWhileListing[port] = true
+	}
+}
+
+func (d *Daemon) knownAttachment(a nodeapi.Attachment) ([]ovs.Port, bool) {
+	d.attachMu.Lock()
+	defer d.attachMu.Unlock()
+	p, ok := d.attached[a]
+	if !ok {
+		return nil, false
+	}
+	return []ovs.Port{p}, true
+}
