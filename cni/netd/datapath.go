@@ -124,25 +124,7 @@ func (d *Daemon) syncDatapath(ctx context.Context, full bool) (err error) {
 func (d *Daemon) fullSync(ctx context.Context) error {
 	d.view = nil
 	d.beginListing()
-	var listed map[string]LocalIP
-	var used map[int]bool
-	defer func() { d.endListing(listed, used) }()
-	start := time.Now()
-	ports, err := d.sw.ListPorts(ctx, d.cfg.Bridge, nil)
-	if err != nil {
-		return err
-	}
-	if !hasGateway(ports) {
-		// Someone removed the gateway (or the bridge): put them back first.
-		if err := d.ensureBridge(ctx); err != nil {
-			return err
-		}
-		if ports, err = d.sw.ListPorts(ctx, d.cfg.Bridge, nil); err != nil {
-			return err
-		}
-	}
-	d.observePhase("sync", "list_ports", "", start)
-	view, listed, used, err := d.syncPorts(ctx, ports)
+	view, err := d.listPorts(ctx)
 	if err != nil {
 		return err
 	}
@@ -151,9 +133,34 @@ func (d *Daemon) fullSync(ctx context.Context) error {
 		return err
 	}
 	d.view = &view
-	start = time.Now()
-	defer d.observePhase("sync", "routes", "", start)
+	defer d.observePhase("sync", "routes", "", time.Now())
 	return d.syncRoutes(st.Pools)
+}
+
+// listPorts lists the bridge's ports (repairing the gateway), reconciles tunnel and stale
+// pod ports and records the live pod ports: between beginListing and this, ports deleted
+// are left out.
+func (d *Daemon) listPorts(ctx context.Context) (view datapathView, err error) {
+	var listed map[string]LocalIP
+	var used map[int]bool
+	defer func() { d.endListing(listed, used) }()
+	start := time.Now()
+	ports, err := d.sw.ListPorts(ctx, d.cfg.Bridge, nil)
+	if err != nil {
+		return view, err
+	}
+	if !hasGateway(ports) {
+		// Someone removed the gateway (or the bridge): put them back first.
+		if err := d.ensureBridge(ctx); err != nil {
+			return view, err
+		}
+		if ports, err = d.sw.ListPorts(ctx, d.cfg.Bridge, nil); err != nil {
+			return view, err
+		}
+	}
+	d.observePhase("sync", "list_ports", "", start)
+	view, listed, used, err = d.syncPorts(ctx, ports)
+	return view, err
 }
 
 func hasGateway(ports []ovs.Port) bool {
