@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -80,15 +81,32 @@ func Add(args *skel.CmdArgs) error {
 			return types.NewError(nodeapi.CodeInvalidEnv, fmt.Sprintf("CNI_NETNS %s is not usable", args.Netns), err.Error())
 		}
 		att := nodeapi.Attachment{ContainerID: args.ContainerID, IfName: args.IfName}
-		var lease nodeapi.AddResponse
-		if err := c.client.Do(c.ctx, nodeapi.PathAdd, nodeapi.AddRequest{Attachment: att, Pod: pod}, &lease); err != nil {
-			return cniError(err)
+		hostVeth := nodeapi.HostVethName(args.ContainerID, args.IfName)
+		// The veth pair needs nothing from the lease: it is made while netd allocates the IP.
+		type vethResult struct {
+			hostMAC net.HardwareAddr
+			err     error
 		}
+		veth := make(chan vethResult, 1)
+		go func() {
+			start := time.Now()
+			mac, err := createVeth(args.Netns, hostVeth, args.IfName)
+			c.timings.add("veth_create", time.Since(start))
+			veth <- vethResult{mac, err}
+		}()
+		var lease nodeapi.AddResponse
+		leaseErr := c.client.Do(c.ctx, nodeapi.PathAdd, nodeapi.AddRequest{Attachment: att, Pod: pod}, &lease)
 		c.timings.mark("lease")
-		res, err := c.plumb(args, pod, att, lease)
+		v := <-veth
+		c.timings.mark("veth_wait")
+		if leaseErr != nil {
+			_ = deleteLink(hostVeth)
+			return cniError(leaseErr)
+		}
+		res, err := c.plumb(args, pod, att, lease, v.hostMAC, v.err)
 		if err != nil {
 			// Undo: the daemon removes the port (if any) and releases the IP; the veth goes here.
-			_ = deleteLink(nodeapi.HostVethName(args.ContainerID, args.IfName))
+			_ = deleteLink(hostVeth)
 			_ = c.client.Do(c.ctx, nodeapi.PathDel, nodeapi.DelRequest{Attachment: att, Pod: pod}, nil)
 			return cniError(err)
 		}
@@ -97,7 +115,12 @@ func Add(args *skel.CmdArgs) error {
 	})
 }
 
-func (c *call) plumb(args *skel.CmdArgs, pod nodeapi.PodRef, att nodeapi.Attachment, lease nodeapi.AddResponse) (*current.Result, error) {
+// plumb finishes the attachment with the lease: the pod end of the veth (made by createVeth,
+// which reported hostMAC and vethErr) and the OVS port.
+func (c *call) plumb(args *skel.CmdArgs, pod nodeapi.PodRef, att nodeapi.Attachment, lease nodeapi.AddResponse, hostMAC net.HardwareAddr, vethErr error) (*current.Result, error) {
+	if vethErr != nil {
+		return nil, nodeapi.Errorf(nodeapi.CodeInternal, "plumb pod %s: %v", pod, vethErr)
+	}
 	ip, err := netip.ParsePrefix(lease.IP)
 	if err != nil {
 		return nil, nodeapi.Errorf(nodeapi.CodeInternal, "netd returned IP %q: %v", lease.IP, err)
@@ -111,11 +134,10 @@ func (c *call) plumb(args *skel.CmdArgs, pod nodeapi.PodRef, att nodeapi.Attachm
 		return nil, nodeapi.Errorf(nodeapi.CodeInternal, "netd returned MAC %q: %v", lease.MAC, err)
 	}
 	n := podNet{IfName: args.IfName, HostVeth: nodeapi.HostVethName(args.ContainerID, args.IfName), MAC: mac, IP: ip, Gateway: gw, MTU: lease.MTU}
-	hostMAC, err := setupVeth(args.Netns, n)
-	if err != nil {
+	if err := configurePod(args.Netns, n); err != nil {
 		return nil, nodeapi.Errorf(nodeapi.CodeInternal, "plumb pod %s: %v", pod, err)
 	}
-	c.timings.mark("veth")
+	c.timings.mark("configure")
 	attach := nodeapi.AttachRequest{Attachment: att, Pod: pod, HostVeth: n.HostVeth, IP: lease.IP, VLAN: lease.VLAN, Pool: lease.Pool}
 	if err := c.client.Do(c.ctx, nodeapi.PathAttach, attach, nil); err != nil {
 		return nil, err

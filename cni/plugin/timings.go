@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -15,6 +16,7 @@ const TimingsEnv = "ECLOUD_CNI_TIMINGS"
 
 // timings records the phases of one command.
 type timings struct {
+	mu     sync.Mutex
 	start  time.Time
 	last   time.Time
 	phases []string
@@ -27,9 +29,18 @@ func newTimings() *timings {
 
 // mark ends a phase.
 func (t *timings) mark(phase string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	now := time.Now()
 	t.phases = append(t.phases, fmt.Sprintf("%s=%.3f", phase, float64(now.Sub(t.last).Microseconds())/1000))
 	t.last = now
+}
+
+// add records a phase measured elsewhere (one that ran in parallel).
+func (t *timings) add(phase string, d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.phases = append(t.phases, fmt.Sprintf("%s=%.3f", phase, float64(d.Microseconds())/1000))
 }
 
 // print writes the line to w when TimingsEnv is set.
@@ -37,6 +48,8 @@ func (t *timings) print(w io.Writer) {
 	if os.Getenv(TimingsEnv) == "" {
 		return
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	fmt.Fprintf(w, "ecloud-cni timings: %s total=%.3f\n", strings.Join(t.phases, " "), float64(time.Since(t.start).Microseconds())/1000)
 }
 
