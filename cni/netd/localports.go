@@ -6,6 +6,7 @@ package netd
 // minus the ports deleted since.
 
 import (
+	"maps"
 	"slices"
 	"strings"
 
@@ -53,6 +54,44 @@ func (d *Daemon) reserveOFPortLocked() int {
 			return n
 		}
 	}
+}
+
+// prepare records port as its attachment's (with a netd-chosen OpenFlow number) and asks for a
+// flow-only sync that installs its flows; it returns the recorded port and the sync's
+// generation. An attachment already recorded with the same port keeps its number and sync.
+func (d *Daemon) prepare(port ovs.Port) (ovs.Port, uint64) {
+	a := nodeapi.Attachment{ContainerID: port.ExternalIDs[extContainer], IfName: port.ExternalIDs[extIfName]}
+	d.attachMu.Lock()
+	if have, ok := d.attached[a]; ok && have.Name == port.Name && have.Tag == port.Tag && maps.Equal(have.ExternalIDs, port.ExternalIDs) {
+		gen := d.flowGen[a]
+		d.attachMu.Unlock()
+		return have, gen
+	}
+	delete(d.attached, a) // a retried ADD gives its number back first
+	port.OFPortRequest = d.reserveOFPortLocked()
+	d.attached[a] = port
+	d.attachMu.Unlock()
+	gen := d.syncer.request(false)
+	d.attachMu.Lock()
+	if _, ok := d.attached[a]; ok {
+		d.flowGen[a] = gen
+	}
+	d.attachMu.Unlock()
+	return port, gen
+}
+
+// pendingPorts are the recorded ports that are not among ports (OVS has not got them: the
+// ADD stopped after the lease).
+func (d *Daemon) pendingPorts(ports []ovs.Port) []ovs.Port {
+	d.attachMu.Lock()
+	defer d.attachMu.Unlock()
+	var out []ovs.Port
+	for _, p := range d.attached {
+		if !slices.ContainsFunc(ports, func(q ovs.Port) bool { return q.Name == p.Name }) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // beginListing starts a full sync's port listing: ports deleted from now on are left out of
@@ -111,6 +150,7 @@ func (d *Daemon) forget(a nodeapi.Attachment, port string) {
 	d.attachMu.Lock()
 	defer d.attachMu.Unlock()
 	delete(d.attached, a)
+	delete(d.flowGen, a)
 	if port != "" {
 		d.dropPortLocked(port)
 	}
@@ -128,6 +168,7 @@ func (d *Daemon) dropPortLocked(port string) {
 	for a, p := range d.attached {
 		if p.Name == port {
 			delete(d.attached, a)
+			delete(d.flowGen, a)
 		}
 	}
 	if d.deletedWhileListing != nil {

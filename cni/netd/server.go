@@ -92,6 +92,9 @@ func (d *Daemon) add(ctx context.Context, req nodeapi.AddRequest) (nodeapi.AddRe
 		return nodeapi.AddResponse{}, nodeapi.Errorf(nodeapi.CodePoolNotAllowed, "pod %s got %s from pool %s: %v: use an IPv4 pool", req.Pod, lease.IP, lease.Pool, err)
 	}
 	klog.FromContext(ctx).V(2).Info("Leased IP", "pod", req.Pod.String(), "ip", lease.IP, "pool", lease.Pool)
+	// The port's name and number are known now: its flows go in while the plugin makes the
+	// veth (the attach reuses them; a DEL or GC drops them if the ADD goes no further).
+	d.prepare(podPort(req.Attachment, req.Pod, nodeapi.HostVethName(req.ContainerID, req.IfName), lease.IP.Addr(), lease.VLAN, lease.Pool))
 	return nodeapi.AddResponse{IP: lease.IP.String(), Gateway: lease.Gateway.String(), MAC: mac.String(), VLAN: lease.VLAN, Pool: lease.Pool, MTU: d.cfg.MTU}, nil
 }
 
@@ -103,27 +106,18 @@ func (d *Daemon) attach(ctx context.Context, req nodeapi.AttachRequest) (empty, 
 	if err != nil || req.HostVeth == "" {
 		return empty{}, nodeapi.Errorf(nodeapi.CodeInvalidEnv, "attach needs hostVeth and ip (got %q, %q)", req.HostVeth, req.IP)
 	}
-	port := ovs.Port{Name: req.HostVeth, Tag: req.VLAN, ExternalIDs: map[string]string{
-		extRole: rolePod, extContainer: req.ContainerID, extIfName: req.IfName,
-		extPodNS: req.Pod.Namespace, extPodName: req.Pod.Name, extPodUID: req.Pod.UID,
-		extIP: ip.Addr().String(), extPool: req.Pool, extVLAN: strconv.Itoa(req.VLAN),
-	}}
-	done := d.attaching(port.Name)
+	done := d.attaching(req.HostVeth)
 	defer done()
-	d.attachMu.Lock()
-	delete(d.attached, req.Attachment) // a retried ADD gives its number back first
-	port.OFPortRequest = d.reserveOFPortLocked()
-	d.attached[req.Attachment] = port
-	d.attachMu.Unlock()
-	// netd numbers the port itself, so the port's flows go in while OVS adds the port: one
-	// flow-only sync (shared with the other ADDs meanwhile) runs alongside the transaction.
+	// Usually the lease prepared the port and its flows are in (or on their way); the OVS
+	// transaction runs alongside.
+	port, gen := d.prepare(podPort(req.Attachment, req.Pod, req.HostVeth, ip.Addr(), req.VLAN, req.Pool))
 	start := time.Now()
 	flows := make(chan error, 1)
-	go func(gen uint64) {
+	go func() {
 		err := d.syncer.wait(ctx, gen)
 		d.observePhase("attach", "flows", req.ContainerID, start)
 		flows <- err
-	}(d.syncer.request(false))
+	}()
 	err = d.ports.add(ctx, port)
 	d.observePhase("attach", "port", req.ContainerID, start)
 	if err != nil {
@@ -135,6 +129,15 @@ func (d *Daemon) attach(ctx context.Context, req nodeapi.AttachRequest) (empty, 
 		return empty{}, fmt.Errorf("flows for port %s of %s: %w", port.Name, req.Pod, err)
 	}
 	return empty{}, nil
+}
+
+// podPort is the OVS port of a pod attachment.
+func podPort(a nodeapi.Attachment, pod nodeapi.PodRef, hostVeth string, ip netip.Addr, vlan int, pool string) ovs.Port {
+	return ovs.Port{Name: hostVeth, Tag: vlan, ExternalIDs: map[string]string{
+		extRole: rolePod, extContainer: a.ContainerID, extIfName: a.IfName,
+		extPodNS: pod.Namespace, extPodName: pod.Name, extPodUID: pod.UID,
+		extIP: ip.String(), extPool: pool, extVLAN: strconv.Itoa(vlan),
+	}}
 }
 
 // attachmentPorts lists the pod ports of an attachment.
@@ -226,6 +229,7 @@ func (d *Daemon) gc(ctx context.Context, req nodeapi.GCRequest) (nodeapi.GCRespo
 	if err != nil {
 		return nodeapi.GCResponse{}, err
 	}
+	ports = append(ports, d.pendingPorts(ports)...) // leased, never attached
 	var res nodeapi.GCResponse
 	for _, p := range ports {
 		a := nodeapi.Attachment{ContainerID: p.ExternalIDs[extContainer], IfName: p.ExternalIDs[extIfName]}

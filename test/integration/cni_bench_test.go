@@ -3,9 +3,12 @@ package integration
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -60,16 +63,31 @@ func TestCNIBench(t *testing.T) {
 		return wall
 	}
 
+	// CPU time per pod, by process, measures the cost independently of the machine's load.
+	var cpu []string
+	cpuPart := func(part string, fn func()) {
+		before := benchCPU(h)
+		fn()
+		after := benchCPU(h)
+		for _, who := range []string{"test", "children", "ovs-vswitchd", "ovsdb-server"} {
+			cpu = append(cpu, fmt.Sprintf("cni cpu   %-12s %-13s %6.1fms per pod", part, who, float64((after[who]-before[who]).Microseconds())/1000/total))
+		}
+	}
+
 	// Sequential.
 	ph.setMode("seq")
 	var seqAdd, seqDel []time.Duration
 	pods := newPods("seq")
-	for _, p := range pods {
-		seqAdd = append(seqAdd, timed("add", func() cniResult { return p.add(t) }))
-	}
-	for _, p := range pods {
-		seqDel = append(seqDel, timed("del", func() cniResult { return p.del(t, true) }))
-	}
+	cpuPart("seq_add", func() {
+		for _, p := range pods {
+			seqAdd = append(seqAdd, timed("add", func() cniResult { return p.add(t) }))
+		}
+	})
+	cpuPart("seq_del", func() {
+		for _, p := range pods {
+			seqDel = append(seqDel, timed("del", func() cniResult { return p.del(t, true) }))
+		}
+	})
 
 	// 20 in parallel.
 	var mu sync.Mutex
@@ -90,18 +108,25 @@ func TestCNIBench(t *testing.T) {
 	}
 	pods = newPods("par")
 	ph.setMode("par20")
-	for i := 0; i < total; i += parallel {
-		wave(pods[i:i+parallel], "add", func(p *pod) cniResult { return p.add(t) }, &parAdd)
-	}
-	for i := 0; i < total; i += parallel {
-		wave(pods[i:i+parallel], "del", func(p *pod) cniResult { return p.del(t, true) }, &parDel)
-	}
+	cpuPart("par20_add", func() {
+		for i := 0; i < total; i += parallel {
+			wave(pods[i:i+parallel], "add", func(p *pod) cniResult { return p.add(t) }, &parAdd)
+		}
+	})
+	cpuPart("par20_del", func() {
+		for i := 0; i < total; i += parallel {
+			wave(pods[i:i+parallel], "del", func(p *pod) cniResult { return p.del(t, true) }, &parDel)
+		}
+	})
 	if len(h.podPorts()) != 0 {
 		t.Errorf("ports left after the benchmark: %v", h.podPorts())
 	}
 
 	logNetdTimes(t)
 	ph.print()
+	for _, l := range cpu {
+		fmt.Println(l)
+	}
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
 	for _, r := range []struct {
 		name string
@@ -152,6 +177,36 @@ func (b *benchPhases) print() {
 			fmt.Printf("cni phase %-5s %-22s n=%-4d p50=%7.1fms p99=%7.1fms\n", mode, n, len(ds), ms(percentile(ds, 50)), ms(percentile(ds, 99)))
 		}
 	}
+}
+
+// benchCPU is the CPU time used so far by the test process (apiserver, netd, the bench), its
+// exited children (plugin runs, ovs-vsctl/ovs-ofctl runs by netd) and the host's OVS daemons.
+func benchCPU(h *cniHost) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		out["test"] = tv(ru.Utime) + tv(ru.Stime)
+	}
+	if syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru) == nil {
+		out["children"] = tv(ru.Utime) + tv(ru.Stime)
+	}
+	for _, d := range []string{"ovs-vswitchd", "ovsdb-server"} {
+		pid, _ := os.ReadFile(filepath.Join(h.OVS.Dir, d+".pid"))
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%s/stat", strings.TrimSpace(string(pid))))
+		if err != nil {
+			continue
+		}
+		// Fields after the ")" that ends the command name: utime and stime are the 12th and
+		// 13th, in clock ticks (100 per second).
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) > 12 {
+			u, _ := strconv.Atoi(f[11])
+			s, _ := strconv.Atoi(f[12])
+			out[d] = time.Duration(u+s) * 10 * time.Millisecond
+		}
+	}
+	return out
 }
 
 // percentile is the nearest-rank percentile of ds.
