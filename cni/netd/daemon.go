@@ -70,10 +70,11 @@ type Daemon struct {
 
 	attachMu       sync.Mutex
 	attachingPorts map[string]int
-	attached       map[nodeapi.Attachment]ovs.Port // this process's attachments, from the lease until DEL
-	flowGen        map[nodeapi.Attachment]uint64   // the sync that installs an attachment's flows
-	listed         map[string]LocalIP              // pod ports by name, per the last full sync
-	usedOFPorts    map[int]bool                    // OpenFlow numbers in use or requested, per the last full sync
+	attached       map[nodeapi.Attachment]ovs.Port  // this process's attachments, from the lease until DEL
+	flowGen        map[nodeapi.Attachment]uint64    // the sync that installs an attachment's flows
+	earlyAdds      map[nodeapi.Attachment]*earlyAdd // port adds started at the lease
+	listed         map[string]LocalIP               // pod ports by name, per the last full sync
+	usedOFPorts    map[int]bool                     // OpenFlow numbers in use or requested, per the last full sync
 	// deletedWhileListing are ports deleted while a full sync lists them (nil otherwise).
 	deletedWhileListing map[string]bool
 }
@@ -85,7 +86,7 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 		return nil, fmt.Errorf("invalid netd configuration: %w", errs.ToAggregate())
 	}
 	d := &Daemon{cfg: cfg, sw: deps.Switch, alloc: deps.Allocator, observePhaseHook: deps.ObservePhase,
-		attachingPorts: map[string]int{}, attached: map[nodeapi.Attachment]ovs.Port{}, flowGen: map[nodeapi.Attachment]uint64{}}
+		attachingPorts: map[string]int{}, attached: map[nodeapi.Attachment]ovs.Port{}, flowGen: map[nodeapi.Attachment]uint64{}, earlyAdds: map[nodeapi.Attachment]*earlyAdd{}}
 	if d.sw == nil {
 		d.sw = ovs.NewExec(cfg.OVS)
 	}

@@ -6,9 +6,11 @@ package netd
 // minus the ports deleted since.
 
 import (
+	"context"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ecloud-io/ecloud/cni/nodeapi"
 	"github.com/ecloud-io/ecloud/cni/ovs"
@@ -62,12 +64,13 @@ func (d *Daemon) reserveOFPortLocked() int {
 func (d *Daemon) prepare(port ovs.Port) (ovs.Port, uint64) {
 	a := nodeapi.Attachment{ContainerID: port.ExternalIDs[extContainer], IfName: port.ExternalIDs[extIfName]}
 	d.attachMu.Lock()
-	if have, ok := d.attached[a]; ok && have.Name == port.Name && have.Tag == port.Tag && maps.Equal(have.ExternalIDs, port.ExternalIDs) {
+	if have, ok := d.attached[a]; ok && samePort(have, port) {
 		gen := d.flowGen[a]
 		d.attachMu.Unlock()
 		return have, gen
 	}
 	delete(d.attached, a) // a retried ADD gives its number back first
+	delete(d.earlyAdds, a)
 	port.OFPortRequest = d.reserveOFPortLocked()
 	d.attached[a] = port
 	d.attachMu.Unlock()
@@ -78,6 +81,53 @@ func (d *Daemon) prepare(port ovs.Port) (ovs.Port, uint64) {
 	}
 	d.attachMu.Unlock()
 	return port, gen
+}
+
+// earlyAdd is a port add started at the lease.
+type earlyAdd struct {
+	port ovs.Port
+	done chan struct{}
+	err  error
+}
+
+// startPortAdd adds port to OVS in the background for the attach to pick up.
+func (d *Daemon) startPortAdd(ctx context.Context, a nodeapi.Attachment, port ovs.Port) {
+	e := &earlyAdd{port: port, done: make(chan struct{})}
+	d.attachMu.Lock()
+	d.earlyAdds[a] = e
+	d.attachMu.Unlock()
+	// Queued now, so a DEL that follows the lease is applied after it.
+	done := d.attaching(port.Name)
+	op := d.ports.queueAdd(port)
+	go func() {
+		defer done()
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		e.err = d.ports.wait(ctx, op)
+		close(e.done)
+	}()
+}
+
+// addPort adds port to OVS for attachment a, or waits for the same add started at the lease.
+func (d *Daemon) addPort(ctx context.Context, a nodeapi.Attachment, port ovs.Port) error {
+	d.attachMu.Lock()
+	e := d.earlyAdds[a]
+	d.attachMu.Unlock()
+	if e != nil && samePort(e.port, port) && e.port.OFPortRequest == port.OFPortRequest {
+		select {
+		case <-e.done:
+			if e.err == nil {
+				return nil
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return d.ports.add(ctx, port)
+}
+
+func samePort(a, b ovs.Port) bool {
+	return a.Name == b.Name && a.Tag == b.Tag && maps.Equal(a.ExternalIDs, b.ExternalIDs)
 }
 
 // pendingPorts are the recorded ports that are not among ports (OVS has not got them: the
@@ -151,6 +201,7 @@ func (d *Daemon) forget(a nodeapi.Attachment, port string) {
 	defer d.attachMu.Unlock()
 	delete(d.attached, a)
 	delete(d.flowGen, a)
+	delete(d.earlyAdds, a)
 	if port != "" {
 		d.dropPortLocked(port)
 	}
@@ -169,6 +220,7 @@ func (d *Daemon) dropPortLocked(port string) {
 		if p.Name == port {
 			delete(d.attached, a)
 			delete(d.flowGen, a)
+			delete(d.earlyAdds, a)
 		}
 	}
 	if d.deletedWhileListing != nil {

@@ -94,7 +94,12 @@ func (d *Daemon) add(ctx context.Context, req nodeapi.AddRequest) (nodeapi.AddRe
 	klog.FromContext(ctx).V(2).Info("Leased IP", "pod", req.Pod.String(), "ip", lease.IP, "pool", lease.Pool)
 	// The port's name and number are known now: its flows go in while the plugin makes the
 	// veth (the attach reuses them; a DEL or GC drops them if the ADD goes no further).
-	d.prepare(podPort(req.Attachment, req.Pod, nodeapi.HostVethName(req.ContainerID, req.IfName), lease.IP.Addr(), lease.VLAN, lease.Pool))
+	port, _ := d.prepare(podPort(req.Attachment, req.Pod, nodeapi.HostVethName(req.ContainerID, req.IfName), lease.IP.Addr(), lease.VLAN, lease.Pool))
+	// The plugin makes the veth while netd allocates: when it is there already, OVS gets the
+	// port now and the attach finds it done or in flight.
+	if _, err := d.nl.LinkByName(port.Name); err == nil {
+		d.startPortAdd(context.WithoutCancel(ctx), req.Attachment, port)
+	}
 	return nodeapi.AddResponse{IP: lease.IP.String(), Gateway: lease.Gateway.String(), MAC: mac.String(), VLAN: lease.VLAN, Pool: lease.Pool, MTU: d.cfg.MTU}, nil
 }
 
@@ -118,7 +123,7 @@ func (d *Daemon) attach(ctx context.Context, req nodeapi.AttachRequest) (empty, 
 		d.observePhase("attach", "flows", req.ContainerID, start)
 		flows <- err
 	}()
-	err = d.ports.add(ctx, port)
+	err = d.addPort(ctx, req.Attachment, port)
 	d.observePhase("attach", "port", req.ContainerID, start)
 	if err != nil {
 		d.forget(req.Attachment, port.Name)

@@ -134,15 +134,24 @@ func (c *call) plumb(args *skel.CmdArgs, pod nodeapi.PodRef, att nodeapi.Attachm
 		return nil, nodeapi.Errorf(nodeapi.CodeInternal, "netd returned MAC %q: %v", lease.MAC, err)
 	}
 	n := podNet{IfName: args.IfName, HostVeth: nodeapi.HostVethName(args.ContainerID, args.IfName), MAC: mac, IP: ip, Gateway: gw, MTU: lease.MTU}
-	if err := configurePod(args.Netns, n); err != nil {
+	// The pod end is configured while netd attaches the host end to OVS.
+	configured := make(chan error, 1)
+	go func() {
+		start := time.Now()
+		err := configurePod(args.Netns, n)
+		c.timings.add("configure", time.Since(start))
+		configured <- err
+	}()
+	attach := nodeapi.AttachRequest{Attachment: att, Pod: pod, HostVeth: n.HostVeth, IP: lease.IP, VLAN: lease.VLAN, Pool: lease.Pool}
+	attachErr := c.client.Do(c.ctx, nodeapi.PathAttach, attach, nil)
+	c.timings.mark("attach")
+	if err := <-configured; err != nil {
 		return nil, nodeapi.Errorf(nodeapi.CodeInternal, "plumb pod %s: %v", pod, err)
 	}
-	c.timings.mark("configure")
-	attach := nodeapi.AttachRequest{Attachment: att, Pod: pod, HostVeth: n.HostVeth, IP: lease.IP, VLAN: lease.VLAN, Pool: lease.Pool}
-	if err := c.client.Do(c.ctx, nodeapi.PathAttach, attach, nil); err != nil {
-		return nil, err
+	c.timings.mark("configure_wait")
+	if attachErr != nil {
+		return nil, attachErr
 	}
-	c.timings.mark("attach")
 	return &current.Result{
 		CNIVersion: current.ImplementedSpecVersion,
 		Interfaces: []*current.Interface{
