@@ -64,23 +64,16 @@ func (d *Daemon) reserveOFPortLocked() int {
 func (d *Daemon) prepare(port ovs.Port) (ovs.Port, uint64) {
 	a := nodeapi.Attachment{ContainerID: port.ExternalIDs[extContainer], IfName: port.ExternalIDs[extIfName]}
 	d.attachMu.Lock()
-	if have, ok := d.attached[a]; ok && samePort(have, port) {
-		gen := d.flowGen[a]
-		d.attachMu.Unlock()
-		return have, gen
+	defer d.attachMu.Unlock()
+	if have, ok := d.attached[a]; ok && samePort(have, port) && d.flowGen[a] > 0 {
+		return have, d.flowGen[a]
 	}
 	delete(d.attached, a) // a retried ADD gives its number back first
 	delete(d.earlyAdds, a)
 	port.OFPortRequest = d.reserveOFPortLocked()
 	d.attached[a] = port
-	d.attachMu.Unlock()
-	gen := d.syncer.request(false)
-	d.attachMu.Lock()
-	if _, ok := d.attached[a]; ok {
-		d.flowGen[a] = gen
-	}
-	d.attachMu.Unlock()
-	return port, gen
+	d.flowGen[a] = d.syncer.request(false) // the syncer never takes attachMu while holding its lock
+	return port, d.flowGen[a]
 }
 
 // earlyAdd is a port add started at the lease.
