@@ -28,7 +28,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestConfList(t *testing.T) {
-	b, err := ConfList("1.1.0", "ecloud", "/run/ecloud/netd.sock")
+	b, err := ConfList("1.1.0", "ecloud", "/run/ecloud/netd.sock", 1400)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestConfList(t *testing.T) {
 		Name       string           `json:"name"`
 		Plugins    []map[string]any `json:"plugins"`
 	}
-	if err := json.Unmarshal(b, &cl); err != nil || cl.CNIVersion != "1.1.0" || cl.Name != "ecloud" || len(cl.Plugins) != 1 || cl.Plugins[0]["type"] != "ecloud-cni" || cl.Plugins[0]["socket"] != "/run/ecloud/netd.sock" {
+	if err := json.Unmarshal(b, &cl); err != nil || cl.CNIVersion != "1.1.0" || cl.Name != "ecloud" || len(cl.Plugins) != 1 || cl.Plugins[0]["type"] != "ecloud-cni" || cl.Plugins[0]["socket"] != "/run/ecloud/netd.sock" || cl.Plugins[0]["mtu"] != float64(1400) {
 		t.Errorf("conflist %s, %v", b, err)
 	}
 }

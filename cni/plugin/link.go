@@ -24,22 +24,26 @@ type podNet struct {
 	MTU      int
 }
 
-// createVeth creates the veth pair: the host end, up, in the current netns and ifName in the
-// pod's netns with its transmit checksum offload off (the OVS userspace datapath forwards
-// packets whose checksum the veth left to "hardware" without completing it, so TCP would
-// fail). It needs nothing from the lease, so it runs while netd allocates the IP;
-// configurePod finishes the pod end. On error everything it made is removed.
-func createVeth(netnsPath, hostVeth, ifName string) (hostMAC net.HardwareAddr, err error) {
-	nsh, err := netns.GetFromPath(netnsPath)
+// createVeth creates the veth pair with mtu (0: the kernel's default): the host end in the
+// current netns and ifName in the pod's netns with its transmit checksum offload off (the OVS
+// userspace datapath forwards packets whose checksum the veth left to "hardware" without
+// completing it, so TCP would fail); both ends up, the host end last. It needs nothing from the
+// lease, so it runs while netd allocates the IP; configurePod finishes the pod end. Every
+// change to the host end makes ovs-vswitchd reconfigure all its ports, so they all happen here,
+// together, and configurePod leaves the host end alone when the MTU was known. On error
+// everything it made is removed.
+func createVeth(netnsPath, hostVeth, ifName string, mtu int) (hostMAC net.HardwareAddr, err error) {
+	nsh, h, err := openNetns(netnsPath)
 	if err != nil {
-		return nil, fmt.Errorf("open netns %s: %w", netnsPath, err)
+		return nil, err
 	}
 	defer nsh.Close()
+	defer h.Close()
 	if err := deleteLink(hostVeth); err != nil { // a half-done earlier ADD
 		return nil, err
 	}
 	veth := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: hostVeth},
+		LinkAttrs:     netlink.LinkAttrs{Name: hostVeth, MTU: mtu},
 		PeerName:      ifName,
 		PeerNamespace: netlink.NsFd(int(nsh)),
 	}
@@ -54,6 +58,16 @@ func createVeth(netnsPath, hostVeth, ifName string) (hostMAC net.HardwareAddr, e
 	if err := inNetNS(nsh, func() error { return txChecksumOff(ifName) }); err != nil {
 		return nil, fmt.Errorf("configure %s in %s: %w", ifName, netnsPath, err)
 	}
+	pod, err := h.LinkByName(ifName)
+	if err != nil {
+		return nil, fmt.Errorf("find %s in %s: %w", ifName, netnsPath, err)
+	}
+	if err := h.LinkSetUp(pod); err != nil {
+		return nil, fmt.Errorf("set %s up: %w", ifName, err)
+	}
+	if lo, err := h.LinkByName("lo"); err == nil {
+		_ = h.LinkSetUp(lo)
+	}
 	host, err := netlink.LinkByName(hostVeth)
 	if err != nil {
 		return nil, fmt.Errorf("find host veth %s: %w", hostVeth, err)
@@ -64,10 +78,11 @@ func createVeth(netnsPath, hostVeth, ifName string) (hostMAC net.HardwareAddr, e
 	return host.Attrs().HardwareAddr, nil
 }
 
-// configurePod gives the pair the lease's MTU and the pod end its MAC, address and default
-// route, and brings it up.
-func configurePod(netnsPath string, n podNet) error {
-	if n.MTU > 0 {
+// configurePod gives the pod end (up already) its MAC, address and default route, and the pair
+// the lease's MTU when createVeth did not know it (createdMTU).
+func configurePod(netnsPath string, n podNet, createdMTU int) error {
+	setMTU := n.MTU > 0 && n.MTU != createdMTU
+	if setMTU {
 		host, err := netlink.LinkByName(n.HostVeth)
 		if err != nil {
 			return fmt.Errorf("find host veth %s: %w", n.HostVeth, err)
@@ -86,23 +101,17 @@ func configurePod(netnsPath string, n podNet) error {
 	if err != nil {
 		return fmt.Errorf("find %s in %s: %w", n.IfName, netnsPath, err)
 	}
-	if n.MTU > 0 {
+	if setMTU {
 		if err := h.LinkSetMTU(link, n.MTU); err != nil {
 			return fmt.Errorf("set MTU %d on %s: %w", n.MTU, n.IfName, err)
 		}
 	}
-	if err := h.LinkSetHardwareAddr(link, n.MAC); err != nil {
+	if err := h.LinkSetHardwareAddr(link, n.MAC); err != nil { // veths change MAC while up
 		return fmt.Errorf("set MAC %s on %s: %w", n.MAC, n.IfName, err)
 	}
 	addr := &netlink.Addr{IPNet: prefixToIPNet(n.IP)}
 	if err := h.AddrReplace(link, addr); err != nil {
 		return fmt.Errorf("add address %s to %s: %w", n.IP, n.IfName, err)
-	}
-	if err := h.LinkSetUp(link); err != nil {
-		return fmt.Errorf("set %s up: %w", n.IfName, err)
-	}
-	if lo, err := h.LinkByName("lo"); err == nil {
-		_ = h.LinkSetUp(lo)
 	}
 	route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: n.Gateway.AsSlice(), Dst: defaultRoute()}
 	if err := h.RouteReplace(route); err != nil {

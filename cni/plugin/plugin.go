@@ -90,7 +90,7 @@ func Add(args *skel.CmdArgs) error {
 		veth := make(chan vethResult, 1)
 		go func() {
 			start := time.Now()
-			mac, err := createVeth(args.Netns, hostVeth, args.IfName)
+			mac, err := createVeth(args.Netns, hostVeth, args.IfName, c.conf.MTU)
 			c.timings.add("veth_create", time.Since(start))
 			veth <- vethResult{mac, err}
 		}()
@@ -138,7 +138,7 @@ func (c *call) plumb(args *skel.CmdArgs, pod nodeapi.PodRef, att nodeapi.Attachm
 	configured := make(chan error, 1)
 	go func() {
 		start := time.Now()
-		err := configurePod(args.Netns, n)
+		err := configurePod(args.Netns, n, c.conf.MTU)
 		c.timings.add("configure", time.Since(start))
 		configured <- err
 	}()

@@ -332,7 +332,9 @@ func (e *cniEnv) ensureNamespace(ns string) {
 
 // netConf is the plugin's configuration as the runtime passes it.
 func (h *cniHost) netConf(extra map[string]any) []byte {
-	c := map[string]any{"cniVersion": "1.1.0", "name": "ecloud", "type": "ecloud-cni", "socket": h.Socket}
+	cfg := h.netdConfig()
+	cfg.Default()
+	c := map[string]any{"cniVersion": "1.1.0", "name": "ecloud", "type": "ecloud-cni", "socket": h.Socket, "mtu": cfg.MTU} // as netd's conflist
 	for k, v := range extra {
 		c[k] = v
 	}
