@@ -170,6 +170,11 @@ func (d *Daemon) del(ctx context.Context, req nodeapi.DelRequest) (empty, error)
 			req.Pod = nodeapi.PodRef{Namespace: p.ExternalIDs[extPodNS], Name: p.ExternalIDs[extPodName]}
 		}
 	}
+	// Out of the record first, so no sync computes flows for it again (its IP may go to another
+	// pod here as soon as it is released); a DEL retried after an error asks OVS.
+	for _, p := range ports {
+		d.forget(req.Attachment, p.Name)
+	}
 	// The port and the claim go in parallel: one OVS transaction, one apiserver call.
 	start := time.Now()
 	portsGone := make(chan error, 1)
@@ -179,7 +184,6 @@ func (d *Daemon) del(ctx context.Context, req nodeapi.DelRequest) (empty, error)
 				portsGone <- err
 				return
 			}
-			d.forget(req.Attachment, p.Name)
 		}
 		d.observePhase("del", "port", req.ContainerID, start)
 		portsGone <- nil
