@@ -63,7 +63,7 @@ bench-agent: ## node agent: 500 real container cgroups, our collector vs cAdviso
 .PHONY: bench-cni
 bench-cni: deps ## CNI ADD/DEL latency (real plugin, netd, OVS userspace datapath; root)
 	@mkdir -p $(BIN); ECLOUD_BENCH=cni $(GO) test -count=1 -timeout 20m -run '^TestCNIBench$$' -v ./test/integration > $(BIN)/bench-cni.log 2>&1 || { tail -50 $(BIN)/bench-cni.log; exit 1; }
-	@grep -E '^RESULT ' $(BIN)/bench-cni.log
+	@grep -E '^(cni phase|cni cpu|RESULT) ' $(BIN)/bench-cni.log
 
 .PHONY: bench-ipam
 bench-ipam: ## IPAM allocate+release through the real apiserver (concurrency 1/16/64, 100 workloads x 10 pods)

@@ -36,13 +36,18 @@ type Deps struct {
 	Switch ovs.Switch
 	// Allocator hands out IPs (default: IPAMAllocator, cni/ipam on the daemon's informers).
 	Allocator Allocator
+	// ObservePhase, if set, is called with the duration of every timed phase of a CNI request
+	// (op add/attach/del; containerID set) and of a datapath sync (op sync), besides the
+	// ecloud_netd_phase_duration_seconds metric: benchmarks take percentiles from it.
+	ObservePhase func(op, phase, containerID string, d time.Duration)
 }
 
 // Daemon is one node's netd.
 type Daemon struct {
-	cfg   Config
-	sw    ovs.Switch
-	alloc Allocator
+	cfg              Config
+	sw               ovs.Switch
+	alloc            Allocator
+	observePhaseHook func(op, phase, containerID string, d time.Duration)
 
 	nl      *netlink.Handle
 	gwIndex int
@@ -57,15 +62,21 @@ type Daemon struct {
 	ports  *portBatcher
 	ready  atomic.Bool
 
-	// flowCache is what the last sync programmed (owned by the syncer goroutine).
+	// Owned by the syncer goroutine: what the last sync programmed, when flows were last
+	// replaced as a whole, and what the last full sync saw of OVS.
 	flowCache    map[string]ovs.Flow
 	lastFullSync time.Time
+	view         *datapathView
 
 	attachMu       sync.Mutex
 	attachingPorts map[string]int
-	attached       map[nodeapi.Attachment]ovs.Port
-	programmed     map[string]bool // pod ports whose flows the last sync installed
-	usedOFPorts    map[int]bool    // OpenFlow numbers in use or requested, per the last sync
+	attached       map[nodeapi.Attachment]ovs.Port  // this process's attachments, from the lease until DEL
+	flowGen        map[nodeapi.Attachment]uint64    // the sync that installs an attachment's flows
+	earlyAdds      map[nodeapi.Attachment]*earlyAdd // port adds started at the lease
+	listed         map[string]LocalIP               // pod ports by name, per the last full sync
+	usedOFPorts    map[int]bool                     // OpenFlow numbers in use or requested, per the last full sync
+	// deletedWhileListing are ports deleted while a full sync lists them (nil otherwise).
+	deletedWhileListing map[string]bool
 }
 
 // New builds a daemon; Run starts it.
@@ -74,7 +85,8 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("invalid netd configuration: %w", errs.ToAggregate())
 	}
-	d := &Daemon{cfg: cfg, sw: deps.Switch, alloc: deps.Allocator, attachingPorts: map[string]int{}, attached: map[nodeapi.Attachment]ovs.Port{}}
+	d := &Daemon{cfg: cfg, sw: deps.Switch, alloc: deps.Allocator, observePhaseHook: deps.ObservePhase,
+		attachingPorts: map[string]int{}, attached: map[nodeapi.Attachment]ovs.Port{}, flowGen: map[nodeapi.Attachment]uint64{}, earlyAdds: map[nodeapi.Attachment]*earlyAdd{}}
 	if d.sw == nil {
 		d.sw = ovs.NewExec(cfg.OVS)
 	}
@@ -122,15 +134,17 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 	d.ports = newPortBatcher(func(ctx context.Context, add []ovs.Port, del []string) error {
 		return d.sw.UpdatePorts(ctx, cfg.Bridge, add, del)
 	})
-	kick := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { d.syncer.request() },
-		UpdateFunc: func(any, any) { d.syncer.request() },
-		DeleteFunc: func(any) { d.syncer.request() },
+	kick := func(full bool) cache.ResourceEventHandler {
+		return cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { d.syncer.request(full) },
+			UpdateFunc: func(any, any) { d.syncer.request(full) },
+			DeleteFunc: func(any) { d.syncer.request(full) },
+		}
 	}
-	// Claims bound here change no flow (local flows come from the ports): only claims on
-	// other nodes do, so only they trigger a sync.
-	claimKick := cache.FilteringResourceEventHandler{FilterFunc: d.remoteClaim, Handler: kick}
-	for inf, h := range map[cache.SharedIndexInformer]cache.ResourceEventHandler{nodeInf: kick, poolInf: kick, claimInf: claimKick} {
+	// Nodes change tunnel ports and pools change routes: a full sync. Claims bound here change
+	// no flow (local flows come from the ports): only claims on other nodes do, and only flows.
+	claimKick := cache.FilteringResourceEventHandler{FilterFunc: d.remoteClaim, Handler: kick(false)}
+	for inf, h := range map[cache.SharedIndexInformer]cache.ResourceEventHandler{nodeInf: kick(true), poolInf: kick(true), claimInf: claimKick} {
 		if _, err := inf.AddEventHandler(h); err != nil {
 			return nil, fmt.Errorf("informer handler: %w", err)
 		}
@@ -175,7 +189,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	go d.syncer.run(ctx)
 	go d.ports.run(ctx)
-	if err := d.syncer.sync(ctx); err != nil {
+	if err := d.syncer.sync(ctx, true); err != nil {
 		return fmt.Errorf("initial datapath reconcile: %w", err)
 	}
 	if err := d.install(); err != nil {
@@ -196,7 +210,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("serve %s: %w", d.cfg.Socket, err)
 		case <-tick.C:
-			if err := d.syncer.sync(ctx); err != nil && ctx.Err() == nil {
+			if err := d.syncer.sync(ctx, true); err != nil && ctx.Err() == nil {
 				logger.Error(err, "Periodic datapath reconcile failed")
 			}
 		}

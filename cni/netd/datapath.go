@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -86,25 +87,80 @@ func (d *Daemon) gatewayUp() error {
 	return nil
 }
 
-// syncDatapath reconciles ports, flows and host routes with the cluster state. It is the
-// only writer of flows and tunnel ports; it removes what is stale (reconcile, not replay).
-func (d *Daemon) syncDatapath(ctx context.Context) (err error) {
+// datapathView is what a full sync learned from OVS and flow-only syncs reuse (owned by the
+// syncer goroutine).
+type datapathView struct {
+	gatewayOFPort int
+	tunnelPorts   map[string]int // node → OpenFlow port
+}
+
+// syncDatapath brings the datapath in line with the cluster state. A full sync lists the
+// bridge's ports from OVS, repairs the gateway, reconciles tunnel ports, removes stale pod
+// ports, then programs flows and host routes: it runs at start, every resync period and when
+// nodes, pools or GC change what is there. A flow-only sync (CNI ADD/DEL, claims of other
+// nodes) computes the flows from what the last full sync saw plus the attachments made since,
+// and sends only the difference: no exec but one ovs-ofctl bundle. Both remove what is stale
+// (reconcile, not replay).
+func (d *Daemon) syncDatapath(ctx context.Context, full bool) (err error) {
 	start := time.Now()
-	defer func() { observeSync(start, err) }()
-	ports, err := d.sw.ListPorts(ctx, d.cfg.Bridge, nil)
+	kind := "flows"
+	if full || d.view == nil {
+		kind = "full"
+	}
+	defer func() {
+		observeSync(kind, start, err)
+		d.observePhase("sync", kind, "", start)
+	}()
+	if kind == "full" {
+		return d.fullSync(ctx)
+	}
+	if err := d.programFlows(ctx, BuildFlows(d.flowState(*d.view))); err != nil {
+		d.view = nil // the next sync starts over from OVS
+		return err
+	}
+	return nil
+}
+
+func (d *Daemon) fullSync(ctx context.Context) error {
+	d.view = nil
+	d.beginListing()
+	view, err := d.listPorts(ctx)
 	if err != nil {
 		return err
+	}
+	st := d.flowState(view)
+	if err := d.programFlows(ctx, BuildFlows(st)); err != nil {
+		return err
+	}
+	d.view = &view
+	defer d.observePhase("sync", "routes", "", time.Now())
+	return d.syncRoutes(st.Pools)
+}
+
+// listPorts lists the bridge's ports (repairing the gateway), reconciles tunnel and stale
+// pod ports and records the live pod ports: between beginListing and this, ports deleted
+// are left out.
+func (d *Daemon) listPorts(ctx context.Context) (view datapathView, err error) {
+	var listed map[string]LocalIP
+	var used map[int]bool
+	defer func() { d.endListing(listed, used) }()
+	start := time.Now()
+	ports, err := d.sw.ListPorts(ctx, d.cfg.Bridge, nil)
+	if err != nil {
+		return view, err
 	}
 	if !hasGateway(ports) {
 		// Someone removed the gateway (or the bridge): put them back first.
 		if err := d.ensureBridge(ctx); err != nil {
-			return err
+			return view, err
 		}
 		if ports, err = d.sw.ListPorts(ctx, d.cfg.Bridge, nil); err != nil {
-			return err
+			return view, err
 		}
 	}
-	return d.syncPorts(ctx, ports)
+	d.observePhase("sync", "list_ports", "", start)
+	view, listed, used, err = d.syncPorts(ctx, ports)
+	return view, err
 }
 
 func hasGateway(ports []ovs.Port) bool {
@@ -116,7 +172,9 @@ func hasGateway(ports []ovs.Port) bool {
 	return false
 }
 
-func (d *Daemon) syncPorts(ctx context.Context, ports []ovs.Port) error {
+// syncPorts reconciles the tunnel ports with the nodes and removes stale pod ports; it returns
+// the view flows are computed from, the live pod ports by name and the OpenFlow numbers in use.
+func (d *Daemon) syncPorts(ctx context.Context, ports []ovs.Port) (view datapathView, listed map[string]LocalIP, used map[int]bool, err error) {
 	logger := klog.FromContext(ctx)
 	var gw *ovs.Port
 	tunnels := map[string]ovs.Port{}
@@ -132,15 +190,15 @@ func (d *Daemon) syncPorts(ctx context.Context, ports []ovs.Port) error {
 		}
 	}
 	if gw == nil || gw.OFPort <= 0 {
-		return fmt.Errorf("gateway port %s is missing from %s after re-creating it", d.cfg.GatewayPort, d.cfg.Bridge)
+		return view, nil, nil, fmt.Errorf("gateway port %s is missing from %s after re-creating it", d.cfg.GatewayPort, d.cfg.Bridge)
 	}
+	view = datapathView{gatewayOFPort: gw.OFPort, tunnelPorts: map[string]int{}}
 
-	tunnelPorts := map[string]int{}
 	want := d.remoteHosts()
 	for node, ip := range want {
 		have, ok := tunnels[node]
 		if ok && have.OFPort > 0 && have.Type == string(d.cfg.TunnelType) && have.Options["remote_ip"] == ip.String() && have.Name == tunnelPortName(node) {
-			tunnelPorts[node] = have.OFPort
+			view.tunnelPorts[node] = have.OFPort
 			continue
 		}
 		n, err := d.sw.AddPort(ctx, d.cfg.Bridge, ovs.Port{
@@ -149,52 +207,64 @@ func (d *Daemon) syncPorts(ctx context.Context, ports []ovs.Port) error {
 			ExternalIDs: map[string]string{extRole: roleTunnel, extNode: node},
 		})
 		if err != nil {
-			return err
+			return view, nil, nil, err
 		}
 		logger.Info("Tunnel port ready", "node", node, "remoteIP", ip, "port", tunnelPortName(node))
-		tunnelPorts[node] = n
+		view.tunnelPorts[node] = n
 	}
 	for node, p := range tunnels {
 		if _, ok := want[node]; !ok || p.Name != tunnelPortName(node) {
 			if err := d.sw.DeletePort(ctx, d.cfg.Bridge, p.Name); err != nil {
-				return err
+				return view, nil, nil, err
 			}
 			logger.Info("Removed stale tunnel port", "node", node, "port", p.Name)
 		}
 	}
 
-	st := FlowState{GatewayOFPort: gw.OFPort, GatewayMAC: d.gwMAC}
-	for _, n := range tunnelPorts {
-		st.TunnelOFPorts = append(st.TunnelOFPorts, n)
-	}
-	programmed := map[string]bool{}
-	used := map[int]bool{}
+	used = map[int]bool{}
 	for _, p := range ports {
 		used[p.OFPort], used[p.OFPortRequest] = true, true
 	}
-	d.attachMu.Lock()
-	d.usedOFPorts = used
-	d.attachMu.Unlock()
+	listed = map[string]LocalIP{}
 	for _, p := range pods {
-		ip, err1 := netip.ParseAddr(p.ExternalIDs[extIP])
-		vlan, err2 := strconv.Atoi(p.ExternalIDs[extVLAN])
-		if p.OFPort == 0 && p.OFPortRequest > 0 {
-			p.OFPort = p.OFPortRequest // requested number, not reported yet
-		}
-		if p.OFPort == 0 || (p.OFPort < 0 && d.isAttaching(p.Name)) {
+		l, ok := podLocal(p)
+		if p.OFPort == 0 && p.OFPortRequest <= 0 || (p.OFPort < 0 && d.isAttaching(p.Name)) {
 			continue // being added right now: ovs-vswitchd has not given it a number yet
 		}
-		if p.OFPort < 0 || err1 != nil || err2 != nil {
+		if p.OFPort < 0 || !ok {
 			// The veth is gone (or the row is not ours to understand): the port is stale.
 			if err := d.sw.DeletePort(ctx, d.cfg.Bridge, p.Name); err != nil {
-				return err
+				return view, nil, nil, err
 			}
+			d.dropPort(p.Name)
 			logger.Info("Removed stale pod port", "port", p.Name, "container", p.ExternalIDs[extContainer])
 			continue
 		}
-		st.Local = append(st.Local, LocalIP{IP: ip, VLAN: vlan, OFPort: p.OFPort})
-		programmed[p.Name] = true
+		listed[p.Name] = l
 	}
+	return view, listed, used, nil
+}
+
+// podLocal is the local IP a pod port carries; its OpenFlow number is the one OVS reports or,
+// before ovs-vswitchd has numbered it, the one netd requested.
+func podLocal(p ovs.Port) (LocalIP, bool) {
+	ip, err1 := netip.ParseAddr(p.ExternalIDs[extIP])
+	vlan, err2 := strconv.Atoi(p.ExternalIDs[extVLAN])
+	n := p.OFPort
+	if n == 0 {
+		n = p.OFPortRequest
+	}
+	return LocalIP{IP: ip, VLAN: vlan, OFPort: n}, err1 == nil && err2 == nil && n > 0
+}
+
+// flowState is what the flows are computed from: the view of the last full sync, the pod
+// ports it listed plus those attached since, and the pools and claims from the informers.
+func (d *Daemon) flowState(view datapathView) FlowState {
+	st := FlowState{GatewayOFPort: view.gatewayOFPort, GatewayMAC: d.gwMAC, Local: d.localIPs()}
+	for _, n := range view.tunnelPorts {
+		st.TunnelOFPorts = append(st.TunnelOFPorts, n)
+	}
+	slices.Sort(st.TunnelOFPorts)
 	vlans := map[string]int{}
 	for _, o := range d.pools.List() {
 		pool := o.(*v1alpha1.IPPool)
@@ -209,20 +279,14 @@ func (d *Daemon) syncPorts(ctx context.Context, ports []ovs.Port) error {
 	for _, o := range d.claims.List() {
 		c := o.(*v1alpha1.IPClaim)
 		vlan, okPool := vlans[c.Spec.Pool]
-		port, okNode := tunnelPorts[c.Status.Node]
+		port, okNode := view.tunnelPorts[c.Status.Node]
 		ip, err := netip.ParseAddr(c.Spec.IP)
 		if c.Status.Phase != v1alpha1.PhaseBound || !okPool || !okNode || err != nil {
 			continue
 		}
 		st.Remote = append(st.Remote, RemoteIP{IP: ip, VLAN: vlan, TunnelOFPort: port})
 	}
-	if err := d.programFlows(ctx, BuildFlows(st)); err != nil {
-		return err
-	}
-	d.attachMu.Lock()
-	d.programmed = programmed
-	d.attachMu.Unlock()
-	return d.syncRoutes(st.Pools)
+	return st
 }
 
 // remoteHosts maps every other node to its tunnel endpoint.
@@ -299,27 +363,6 @@ func (d *Daemon) deleteHostLink(name string) error {
 	return nil
 }
 
-// attaching marks a port as being added, so a concurrent reconcile does not mistake it for
-// stale; the returned func unmarks it.
-func (d *Daemon) attaching(port string) func() {
-	d.attachMu.Lock()
-	d.attachingPorts[port]++
-	d.attachMu.Unlock()
-	return func() {
-		d.attachMu.Lock()
-		defer d.attachMu.Unlock()
-		if d.attachingPorts[port]--; d.attachingPorts[port] <= 0 {
-			delete(d.attachingPorts, port)
-		}
-	}
-}
-
-func (d *Daemon) isAttaching(port string) bool {
-	d.attachMu.Lock()
-	defer d.attachMu.Unlock()
-	return d.attachingPorts[port] > 0
-}
-
 // programFlows makes the bridge's flows the desired ones. A full reconcile (dump, diff,
 // replace; stale flows from before a restart go) runs first and then every resync period;
 // in between, only the difference to what netd last programmed is sent, in one atomic bundle.
@@ -329,6 +372,7 @@ func (d *Daemon) programFlows(ctx context.Context, desired []ovs.Flow) error {
 		want[f.Key()] = f
 	}
 	if d.flowCache == nil || time.Since(d.lastFullSync) >= d.cfg.ResyncPeriod {
+		defer d.observePhase("sync", "replace_flows", "", time.Now())
 		if err := d.sw.ReplaceFlows(ctx, d.cfg.Bridge, Cookie, desired); err != nil {
 			d.flowCache = nil
 			return err
@@ -337,6 +381,9 @@ func (d *Daemon) programFlows(ctx context.Context, desired []ovs.Flow) error {
 		return nil
 	}
 	add, del := diffFlows(d.flowCache, want)
+	if len(add)+len(del) > 0 {
+		defer d.observePhase("sync", "apply_flows", "", time.Now())
+	}
 	if err := d.sw.ApplyFlows(ctx, d.cfg.Bridge, add, del); err != nil {
 		d.flowCache = nil // unknown state: the next sync does a full reconcile
 		return err
@@ -358,24 +405,4 @@ func diffFlows(have, want map[string]ovs.Flow) (add, del []ovs.Flow) {
 		}
 	}
 	return add, del
-}
-
-// firstPodOFPort is where netd's own numbering of pod ports starts; OVS numbers the gateway
-// and tunnel ports from 1 upwards.
-const firstPodOFPort = 1000
-
-// reserveOFPort picks a free OpenFlow port number for a new pod port (callers hold attachMu).
-func (d *Daemon) reserveOFPortLocked() int {
-	taken := map[int]bool{}
-	for n := range d.usedOFPorts {
-		taken[n] = true
-	}
-	for _, p := range d.attached {
-		taken[p.OFPortRequest] = true
-	}
-	for n := firstPodOFPort; ; n++ {
-		if !taken[n] {
-			return n
-		}
-	}
 }

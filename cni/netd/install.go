@@ -15,13 +15,14 @@ import (
 const ConfListName = "10-ecloud.conflist"
 
 // ConfList is the reference network configuration list for the plugin.
-func ConfList(version, network, socket string) ([]byte, error) {
+func ConfList(version, network, socket string, mtu int) ([]byte, error) {
 	cl := map[string]any{
 		"cniVersion": version,
 		"name":       network,
 		"plugins": []map[string]any{{
 			"type":   plugin.Name,
 			"socket": socket,
+			"mtu":    mtu,
 		}},
 	}
 	return json.MarshalIndent(cl, "", "  ")
@@ -41,7 +42,7 @@ func (d *Daemon) install() error {
 		}
 	}
 	if d.cfg.CNIConfDir != "" {
-		data, err := ConfList(d.cfg.CNIVersion, d.cfg.NetworkName, d.cfg.Socket)
+		data, err := ConfList(d.cfg.CNIVersion, d.cfg.NetworkName, d.cfg.Socket, d.cfg.MTU)
 		if err != nil {
 			return err
 		}

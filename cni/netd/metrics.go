@@ -20,17 +20,24 @@ var (
 	datapathSyncs = metrics.NewHistogramVec(&metrics.HistogramOpts{
 		Subsystem:      "ecloud_netd",
 		Name:           "datapath_sync_duration_seconds",
-		Help:           "Duration of datapath reconciles (ports, flows, routes) by result.",
+		Help:           "Duration of datapath syncs by kind (full: ports, flows, routes; flows: flows only) and result.",
 		Buckets:        metrics.ExponentialBuckets(0.005, 2, 12),
 		StabilityLevel: metrics.ALPHA,
-	}, []string{"result"})
+	}, []string{"kind", "result"})
+	phases = metrics.NewHistogramVec(&metrics.HistogramOpts{
+		Subsystem:      "ecloud_netd",
+		Name:           "phase_duration_seconds",
+		Help:           "Duration of the phases of CNI requests (op add/attach/del) and datapath syncs (op sync).",
+		Buckets:        metrics.ExponentialBuckets(0.001, 2, 14),
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"op", "phase"})
 	registerOnce sync.Once
 )
 
 // RegisterMetrics registers netd's metrics with the legacy registry (once).
 func RegisterMetrics() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(cniRequests, datapathSyncs)
+		legacyregistry.MustRegister(cniRequests, datapathSyncs, phases)
 	})
 }
 
@@ -38,10 +45,19 @@ func observeRequest(op string, start time.Time, code uint) {
 	cniRequests.WithLabelValues(op, strconv.FormatUint(uint64(code), 10)).Observe(time.Since(start).Seconds())
 }
 
-func observeSync(start time.Time, err error) {
+func observeSync(kind string, start time.Time, err error) {
 	result := "success"
 	if err != nil {
 		result = "error"
 	}
-	datapathSyncs.WithLabelValues(result).Observe(time.Since(start).Seconds())
+	datapathSyncs.WithLabelValues(kind, result).Observe(time.Since(start).Seconds())
+}
+
+// observePhase records how long a phase took since start.
+func (d *Daemon) observePhase(op, phase, containerID string, start time.Time) {
+	took := time.Since(start)
+	phases.WithLabelValues(op, phase).Observe(took.Seconds())
+	if d.observePhaseHook != nil {
+		d.observePhaseHook(op, phase, containerID, took)
+	}
 }

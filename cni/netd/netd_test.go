@@ -28,7 +28,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestConfList(t *testing.T) {
-	b, err := ConfList("1.1.0", "ecloud", "/run/ecloud/netd.sock")
+	b, err := ConfList("1.1.0", "ecloud", "/run/ecloud/netd.sock", 1400)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,31 +37,35 @@ func TestConfList(t *testing.T) {
 		Name       string           `json:"name"`
 		Plugins    []map[string]any `json:"plugins"`
 	}
-	if err := json.Unmarshal(b, &cl); err != nil || cl.CNIVersion != "1.1.0" || cl.Name != "ecloud" || len(cl.Plugins) != 1 || cl.Plugins[0]["type"] != "ecloud-cni" || cl.Plugins[0]["socket"] != "/run/ecloud/netd.sock" {
+	if err := json.Unmarshal(b, &cl); err != nil || cl.CNIVersion != "1.1.0" || cl.Name != "ecloud" || len(cl.Plugins) != 1 || cl.Plugins[0]["type"] != "ecloud-cni" || cl.Plugins[0]["socket"] != "/run/ecloud/netd.sock" || cl.Plugins[0]["mtu"] != float64(1400) {
 		t.Errorf("conflist %s, %v", b, err)
 	}
 }
 
 func TestSyncerCoalesces(t *testing.T) {
-	var runs atomic.Int32
+	var runs, fullRuns atomic.Int32
 	release := make(chan struct{})
-	s := newSyncer(func(context.Context) error {
+	s := newSyncer(func(_ context.Context, full bool) error {
 		runs.Add(1)
+		if full {
+			fullRuns.Add(1)
+		}
 		<-release
 		return nil
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.run(ctx)
-	first := s.request()
+	first := s.request(false)
 	for runs.Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	// Twenty requests while the first run is busy are served by one more run.
+	// Twenty requests while the first run is busy are served by one more run, a full one as
+	// one of them asked for it.
 	var wg sync.WaitGroup
-	for range 20 {
+	for i := range 20 {
 		wg.Add(1)
-		go func() { defer wg.Done(); _ = s.sync(ctx) }()
+		go func() { defer wg.Done(); _ = s.sync(ctx, i == 7) }()
 	}
 	time.Sleep(20 * time.Millisecond)
 	close(release)
@@ -69,12 +73,16 @@ func TestSyncerCoalesces(t *testing.T) {
 	if err := s.wait(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	if n := runs.Load(); n != 2 {
-		t.Errorf("%d runs for 21 requests, want 2", n)
+	if n, f := runs.Load(), fullRuns.Load(); n != 2 || f != 1 {
+		t.Errorf("%d runs (%d full) for 21 requests (1 full), want 2 (1 full)", n, f)
 	}
-	s2 := newSyncer(func(context.Context) error { return errors.New("boom") })
+	// A light request after the full run gets a light run.
+	if err := s.sync(ctx, false); err != nil || fullRuns.Load() != 1 {
+		t.Errorf("light sync after a full one: err %v, %d full runs", err, fullRuns.Load())
+	}
+	s2 := newSyncer(func(context.Context, bool) error { return errors.New("boom") })
 	go s2.run(ctx)
-	if err := s2.sync(ctx); err == nil || err.Error() != "boom" {
+	if err := s2.sync(ctx, true); err == nil || err.Error() != "boom" {
 		t.Errorf("sync error = %v", err)
 	}
 }

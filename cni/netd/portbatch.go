@@ -30,15 +30,20 @@ func newPortBatcher(apply func(ctx context.Context, add []ovs.Port, del []string
 
 // add queues a port add and waits for its transaction.
 func (b *portBatcher) add(ctx context.Context, p ovs.Port) error {
-	return b.do(ctx, &portOp{add: &p, done: make(chan error, 1)})
+	return b.wait(ctx, b.queueAdd(p))
 }
 
 // del queues a port delete and waits for its transaction.
 func (b *portBatcher) del(ctx context.Context, name string) error {
-	return b.do(ctx, &portOp{del: name, done: make(chan error, 1)})
+	return b.wait(ctx, b.enqueue(&portOp{del: name, done: make(chan error, 1)}))
 }
 
-func (b *portBatcher) do(ctx context.Context, op *portOp) error {
+// queueAdd queues a port add; wait for it with wait. Ops apply in queue order.
+func (b *portBatcher) queueAdd(p ovs.Port) *portOp {
+	return b.enqueue(&portOp{add: &p, done: make(chan error, 1)})
+}
+
+func (b *portBatcher) enqueue(op *portOp) *portOp {
 	b.mu.Lock()
 	b.queue = append(b.queue, op)
 	b.mu.Unlock()
@@ -46,6 +51,11 @@ func (b *portBatcher) do(ctx context.Context, op *portOp) error {
 	case b.kick <- struct{}{}:
 	default:
 	}
+	return op
+}
+
+// wait waits for op's transaction (once only: the result is consumed).
+func (b *portBatcher) wait(ctx context.Context, op *portOp) error {
 	select {
 	case err := <-op.done:
 		return err
@@ -85,8 +95,18 @@ func (b *portBatcher) run(ctx context.Context) {
 	}
 }
 
+// collect turns queued ops into one transaction's adds and deletes: per port only its last op
+// counts (an add already replaces an older row), so an add and a later delete of the same port
+// in one batch leave no port.
 func collect(ops []*portOp) (add []ovs.Port, del []string) {
-	for _, op := range ops {
+	last := map[string]int{}
+	for i, op := range ops {
+		last[op.name()] = i
+	}
+	for i, op := range ops {
+		if last[op.name()] != i {
+			continue
+		}
 		if op.add != nil {
 			add = append(add, *op.add)
 		} else {
@@ -94,4 +114,11 @@ func collect(ops []*portOp) (add []ovs.Port, del []string) {
 		}
 	}
 	return add, del
+}
+
+func (op *portOp) name() string {
+	if op.add != nil {
+		return op.add.Name
+	}
+	return op.del
 }

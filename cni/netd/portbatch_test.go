@@ -81,3 +81,30 @@ func TestPortBatcher(t *testing.T) {
 		}
 	}
 }
+
+func TestCollectKeepsLastOpPerPort(t *testing.T) {
+	op := func(add bool, name string) *portOp {
+		if add {
+			return &portOp{add: &ovs.Port{Name: name}}
+		}
+		return &portOp{del: name}
+	}
+	for _, c := range []struct {
+		name     string
+		ops      []*portOp
+		add, del []string
+	}{
+		{"add then delete", []*portOp{op(true, "a"), op(false, "a")}, nil, []string{"a"}},
+		{"delete then add", []*portOp{op(false, "a"), op(true, "a")}, []string{"a"}, nil},
+		{"different ports", []*portOp{op(true, "a"), op(false, "b"), op(true, "c")}, []string{"a", "c"}, []string{"b"}},
+	} {
+		add, del := collect(c.ops)
+		var names []string
+		for _, p := range add {
+			names = append(names, p.Name)
+		}
+		if !slices.Equal(names, c.add) || !slices.Equal(del, c.del) {
+			t.Errorf("%s: add %v del %v, want %v %v", c.name, names, del, c.add, c.del)
+		}
+	}
+}

@@ -78,7 +78,9 @@ func (d *Daemon) add(ctx context.Context, req nodeapi.AddRequest) (nodeapi.AddRe
 	if req.Pod.Namespace == "" || req.Pod.Name == "" {
 		return nodeapi.AddResponse{}, nodeapi.Errorf(nodeapi.CodeInvalidEnv, "CNI_ARGS must carry K8S_POD_NAMESPACE and K8S_POD_NAME")
 	}
+	start := time.Now()
 	lease, err := d.alloc.Allocate(ctx, req.Pod, req.ContainerID, d.cfg.NodeName)
+	d.observePhase("add", "ipam", req.ContainerID, start)
 	if err != nil {
 		return nodeapi.AddResponse{}, err
 	}
@@ -90,6 +92,14 @@ func (d *Daemon) add(ctx context.Context, req nodeapi.AddRequest) (nodeapi.AddRe
 		return nodeapi.AddResponse{}, nodeapi.Errorf(nodeapi.CodePoolNotAllowed, "pod %s got %s from pool %s: %v: use an IPv4 pool", req.Pod, lease.IP, lease.Pool, err)
 	}
 	klog.FromContext(ctx).V(2).Info("Leased IP", "pod", req.Pod.String(), "ip", lease.IP, "pool", lease.Pool)
+	// The port's name and number are known now: its flows go in while the plugin makes the
+	// veth (the attach reuses them; a DEL or GC drops them if the ADD goes no further).
+	port, _ := d.prepare(podPort(req.Attachment, req.Pod, nodeapi.HostVethName(req.ContainerID, req.IfName), lease.IP.Addr(), lease.VLAN, lease.Pool))
+	// The plugin makes the veth while netd allocates: when it is there already, OVS gets the
+	// port now and the attach finds it done or in flight.
+	if _, err := d.nl.LinkByName(port.Name); err == nil {
+		d.startPortAdd(context.WithoutCancel(ctx), req.Attachment, port)
+	}
 	return nodeapi.AddResponse{IP: lease.IP.String(), Gateway: lease.Gateway.String(), MAC: mac.String(), VLAN: lease.VLAN, Pool: lease.Pool, MTU: d.cfg.MTU}, nil
 }
 
@@ -101,41 +111,38 @@ func (d *Daemon) attach(ctx context.Context, req nodeapi.AttachRequest) (empty, 
 	if err != nil || req.HostVeth == "" {
 		return empty{}, nodeapi.Errorf(nodeapi.CodeInvalidEnv, "attach needs hostVeth and ip (got %q, %q)", req.HostVeth, req.IP)
 	}
-	port := ovs.Port{Name: req.HostVeth, Tag: req.VLAN, ExternalIDs: map[string]string{
-		extRole: rolePod, extContainer: req.ContainerID, extIfName: req.IfName,
-		extPodNS: req.Pod.Namespace, extPodName: req.Pod.Name, extPodUID: req.Pod.UID,
-		extIP: ip.Addr().String(), extPool: req.Pool, extVLAN: strconv.Itoa(req.VLAN),
-	}}
-	done := d.attaching(port.Name)
+	done := d.attaching(req.HostVeth)
 	defer done()
-	d.attachMu.Lock()
-	delete(d.attached, req.Attachment) // a retried ADD gives its number back first
-	port.OFPortRequest = d.reserveOFPortLocked()
-	d.attached[req.Attachment] = port
-	d.attachMu.Unlock()
-	if err := d.ports.add(ctx, port); err != nil {
-		d.forget(req.Attachment)
+	// Usually the lease prepared the port and its flows are in (or on their way); the OVS
+	// transaction runs alongside.
+	port, gen := d.prepare(podPort(req.Attachment, req.Pod, req.HostVeth, ip.Addr(), req.VLAN, req.Pool))
+	start := time.Now()
+	flows := make(chan error, 1)
+	go func() {
+		err := d.syncer.wait(ctx, gen)
+		d.observePhase("attach", "flows", req.ContainerID, start)
+		flows <- err
+	}()
+	err = d.addPort(ctx, req.Attachment, port)
+	d.observePhase("attach", "port", req.ContainerID, start)
+	if err != nil {
+		d.forget(req.Attachment, port.Name)
+		d.syncer.request(false) // take its flows out again
 		return empty{}, err
 	}
-	// ovs-vswitchd numbers the port a moment after the transaction: sync until the port's
-	// flows are in.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if err := d.syncer.sync(ctx); err != nil {
-			return empty{}, err
-		}
-		if d.isProgrammed(port.Name) {
-			return empty{}, nil
-		}
-		if time.Now().After(deadline) {
-			return empty{}, fmt.Errorf("port %s on %s got no OpenFlow port number within 10s (see ovs-vswitchd.log)", port.Name, d.cfg.Bridge)
-		}
-		select {
-		case <-time.After(5 * time.Millisecond):
-		case <-ctx.Done():
-			return empty{}, ctx.Err()
-		}
+	if err := <-flows; err != nil {
+		return empty{}, fmt.Errorf("flows for port %s of %s: %w", port.Name, req.Pod, err)
 	}
+	return empty{}, nil
+}
+
+// podPort is the OVS port of a pod attachment.
+func podPort(a nodeapi.Attachment, pod nodeapi.PodRef, hostVeth string, ip netip.Addr, vlan int, pool string) ovs.Port {
+	return ovs.Port{Name: hostVeth, Tag: vlan, ExternalIDs: map[string]string{
+		extRole: rolePod, extContainer: a.ContainerID, extIfName: a.IfName,
+		extPodNS: pod.Namespace, extPodName: pod.Name, extPodUID: pod.UID,
+		extIP: ip.String(), extPool: pool, extVLAN: strconv.Itoa(vlan),
+	}}
 }
 
 // attachmentPorts lists the pod ports of an attachment.
@@ -162,18 +169,34 @@ func (d *Daemon) del(ctx context.Context, req nodeapi.DelRequest) (empty, error)
 		if req.Pod.Name == "" {
 			req.Pod = nodeapi.PodRef{Namespace: p.ExternalIDs[extPodNS], Name: p.ExternalIDs[extPodName]}
 		}
-		if err := d.ports.del(ctx, p.Name); err != nil {
-			return empty{}, err
-		}
-		d.forget(req.Attachment)
 	}
-	if err := d.alloc.Release(ctx, req.Pod, req.ContainerID, ip); err != nil {
+	// Out of the record first, so no sync computes flows for it again (its IP may go to another
+	// pod here as soon as it is released); a DEL retried after an error asks OVS.
+	for _, p := range ports {
+		d.forget(req.Attachment, p.Name)
+	}
+	// The port and the claim go in parallel: one OVS transaction, one apiserver call.
+	start := time.Now()
+	portsGone := make(chan error, 1)
+	go func() {
+		for _, p := range ports {
+			if err := d.ports.del(ctx, p.Name); err != nil {
+				portsGone <- err
+				return
+			}
+		}
+		d.observePhase("del", "port", req.ContainerID, start)
+		portsGone <- nil
+	}()
+	relErr := d.alloc.Release(ctx, req.Pod, req.ContainerID, ip)
+	d.observePhase("del", "release", req.ContainerID, start)
+	if err := errors.Join(<-portsGone, relErr); err != nil {
 		return empty{}, err
 	}
 	if len(ports) > 0 {
 		// The port is gone, so its flows match nothing; they are removed in the background
-		// (an attach that reuses the IP waits for its own sync).
-		d.syncer.request()
+		// (an attach that reuses the IP or the number waits for its own sync).
+		d.syncer.request(false)
 	}
 	return empty{}, nil
 }
@@ -215,6 +238,7 @@ func (d *Daemon) gc(ctx context.Context, req nodeapi.GCRequest) (nodeapi.GCRespo
 	if err != nil {
 		return nodeapi.GCResponse{}, err
 	}
+	ports = append(ports, d.pendingPorts(ports)...) // leased, never attached
 	var res nodeapi.GCResponse
 	for _, p := range ports {
 		a := nodeapi.Attachment{ContainerID: p.ExternalIDs[extContainer], IfName: p.ExternalIDs[extIfName]}
@@ -224,7 +248,7 @@ func (d *Daemon) gc(ctx context.Context, req nodeapi.GCRequest) (nodeapi.GCRespo
 		if err := d.ports.del(ctx, p.Name); err != nil {
 			return res, err
 		}
-		d.forget(a)
+		d.forget(a, p.Name)
 		ip, _ := netip.ParseAddr(p.ExternalIDs[extIP])
 		pod := nodeapi.PodRef{Namespace: p.ExternalIDs[extPodNS], Name: p.ExternalIDs[extPodName]}
 		if err := d.alloc.Release(ctx, pod, a.ContainerID, ip); err != nil {
@@ -237,7 +261,7 @@ func (d *Daemon) gc(ctx context.Context, req nodeapi.GCRequest) (nodeapi.GCRespo
 		res.Removed = append(res.Removed, p.Name)
 	}
 	if len(res.Removed) > 0 {
-		return res, d.syncer.sync(ctx)
+		return res, d.syncer.sync(ctx, true)
 	}
 	return res, nil
 }
@@ -247,26 +271,4 @@ func (d *Daemon) status(_ context.Context, _ empty) (nodeapi.StatusResponse, err
 		return nodeapi.StatusResponse{Ready: false, Message: "datapath not reconciled yet"}, nil
 	}
 	return nodeapi.StatusResponse{Ready: true}, nil
-}
-
-func (d *Daemon) forget(a nodeapi.Attachment) {
-	d.attachMu.Lock()
-	defer d.attachMu.Unlock()
-	delete(d.attached, a)
-}
-
-func (d *Daemon) knownAttachment(a nodeapi.Attachment) ([]ovs.Port, bool) {
-	d.attachMu.Lock()
-	defer d.attachMu.Unlock()
-	p, ok := d.attached[a]
-	if !ok {
-		return nil, false
-	}
-	return []ovs.Port{p}, true
-}
-
-func (d *Daemon) isProgrammed(port string) bool {
-	d.attachMu.Lock()
-	defer d.attachMu.Unlock()
-	return d.programmed[port]
 }

@@ -7,26 +7,29 @@ import (
 
 // syncer runs one reconcile function at a time and coalesces requests: a caller asks for a
 // run and can wait until a run that started after its request has finished, so twenty
-// parallel CNI ADDs cost one or two datapath syncs, not twenty.
+// parallel CNI ADDs cost one or two datapath syncs, not twenty. A run is full when any request
+// since the last run asked for a full one (it covers what a light one does).
 type syncer struct {
-	fn func(context.Context) error
+	fn func(ctx context.Context, full bool) error
 
-	mu      sync.Mutex
-	want    uint64
-	done    uint64
-	lastErr error
-	changed chan struct{}
-	kick    chan struct{}
+	mu       sync.Mutex
+	want     uint64
+	wantFull bool
+	done     uint64
+	lastErr  error
+	changed  chan struct{}
+	kick     chan struct{}
 }
 
-func newSyncer(fn func(context.Context) error) *syncer {
+func newSyncer(fn func(ctx context.Context, full bool) error) *syncer {
 	return &syncer{fn: fn, changed: make(chan struct{}), kick: make(chan struct{}, 1)}
 }
 
-// request asks for a run and returns its generation.
-func (s *syncer) request() uint64 {
+// request asks for a run (a full one with full) and returns its generation.
+func (s *syncer) request(full bool) uint64 {
 	s.mu.Lock()
 	s.want++
+	s.wantFull = s.wantFull || full
 	g := s.want
 	s.mu.Unlock()
 	select {
@@ -56,7 +59,7 @@ func (s *syncer) wait(ctx context.Context, g uint64) error {
 }
 
 // sync requests a run and waits for it.
-func (s *syncer) sync(ctx context.Context) error { return s.wait(ctx, s.request()) }
+func (s *syncer) sync(ctx context.Context, full bool) error { return s.wait(ctx, s.request(full)) }
 
 // run serves requests until ctx ends.
 func (s *syncer) run(ctx context.Context) {
@@ -67,9 +70,10 @@ func (s *syncer) run(ctx context.Context) {
 		case <-s.kick:
 		}
 		s.mu.Lock()
-		g := s.want
+		g, full := s.want, s.wantFull
+		s.wantFull = false
 		s.mu.Unlock()
-		err := s.fn(ctx)
+		err := s.fn(ctx, full)
 		s.mu.Lock()
 		s.done, s.lastErr = g, err
 		close(s.changed)

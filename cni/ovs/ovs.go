@@ -20,8 +20,9 @@ type Switch interface {
 	// AddPort adds (or re-adds, replacing the old row) a port and returns its OpenFlow port number.
 	AddPort(ctx context.Context, bridge string, p Port) (int, error)
 	// UpdatePorts adds (or re-adds) ports and deletes ports by name in one transaction,
-	// without waiting for OpenFlow numbers (ListPorts shows them). Deleting a port that is
-	// gone is not an error.
+	// without waiting for OpenFlow numbers (ListPorts shows them). With ports to add it returns
+	// once ovs-vswitchd has applied the transaction (and everything before it); deletes alone
+	// return when the database has committed them. Deleting a port that is gone is not an error.
 	UpdatePorts(ctx context.Context, bridge string, add []Port, del []string) error
 	// DeletePort removes a port; a port that is already gone is not an error.
 	DeletePort(ctx context.Context, bridge, name string) error

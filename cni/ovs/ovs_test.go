@@ -153,6 +153,11 @@ func TestUpdatePortsArgs(t *testing.T) {
 	if got != want {
 		t.Errorf("updatePortsArgs:\n got %s\nwant %s", got, want)
 	}
+	got = strings.Join(updatePortsArgs("br-int", nil, []string{"c", "d"}), " ")
+	want = "--no-wait --if-exists del-port br-int c -- --if-exists del-port br-int d"
+	if got != want {
+		t.Errorf("updatePortsArgs (deletes only):\n got %s\nwant %s", got, want)
+	}
 	if len(updatePortsArgs("br-int", nil, nil)) != 0 {
 		t.Error("no change: want no arguments")
 	}

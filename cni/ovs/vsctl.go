@@ -127,8 +127,13 @@ func (x *Exec) UpdatePorts(ctx context.Context, bridge string, add []Port, del [
 
 func updatePortsArgs(bridge string, add []Port, del []string) []string {
 	var args []string
+	if len(add) == 0 && len(del) > 0 {
+		// Deletes alone do not wait for ovs-vswitchd: the rows are gone when the transaction
+		// commits, and the next add waits for ovs-vswitchd to have applied everything.
+		args = append(args, "--no-wait")
+	}
 	sep := func() {
-		if len(args) > 0 {
+		if len(args) > 0 && args[len(args)-1] != "--no-wait" {
 			args = append(args, "--")
 		}
 	}

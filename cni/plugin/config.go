@@ -30,6 +30,9 @@ type NetConf struct {
 	Socket string `json:"socket,omitempty"`
 	// TimeoutSeconds bounds each daemon call (default 30).
 	TimeoutSeconds int `json:"timeoutSeconds,omitempty"`
+	// MTU is the pod interfaces' MTU as netd configures it (netd writes it into the conflist),
+	// so the veth is made with it before the lease; 0: set from the lease afterwards.
+	MTU int `json:"mtu,omitempty"`
 	// ValidAttachments is what the runtime passes to GC (CNI 1.1).
 	ValidAttachments []nodeapi.Attachment `json:"cni.dev/valid-attachments,omitempty"`
 }
@@ -69,6 +72,9 @@ func (c *NetConf) validate() field.ErrorList {
 	}
 	if !filepath.IsAbs(c.Socket) || len(c.Socket) > 107 {
 		errs = append(errs, field.Invalid(field.NewPath("socket"), c.Socket, "must be an absolute path of at most 107 bytes (netd's --socket)"))
+	}
+	if c.MTU != 0 && (c.MTU < 576 || c.MTU > 9000) {
+		errs = append(errs, field.Invalid(field.NewPath("mtu"), c.MTU, "must be between 576 and 9000 (netd's --mtu)"))
 	}
 	if c.TimeoutSeconds < 0 || c.TimeoutSeconds > 600 {
 		errs = append(errs, field.Invalid(field.NewPath("timeoutSeconds"), c.TimeoutSeconds, "must be between 1 and 600"))

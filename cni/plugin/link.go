@@ -24,71 +24,100 @@ type podNet struct {
 	MTU      int
 }
 
-// setupVeth creates the veth pair with ifName inside the pod's netns and the host end here,
-// addresses and routes the pod end and turns its transmit checksum offload off: the OVS
+// createVeth creates the veth pair with mtu (0: the kernel's default): the host end in the
+// current netns and ifName in the pod's netns with its transmit checksum offload off (the OVS
 // userspace datapath forwards packets whose checksum the veth left to "hardware" without
-// completing it, so TCP would fail. On error everything it made is removed.
-func setupVeth(netnsPath string, n podNet) (hostMAC net.HardwareAddr, err error) {
-	nsh, err := netns.GetFromPath(netnsPath)
+// completing it, so TCP would fail); both ends up, the host end last. It needs nothing from the
+// lease, so it runs while netd allocates the IP; configurePod finishes the pod end. Every
+// change to the host end makes ovs-vswitchd reconfigure all its ports, so they all happen here,
+// together, and configurePod leaves the host end alone when the MTU was known. On error
+// everything it made is removed.
+func createVeth(netnsPath, hostVeth, ifName string, mtu int) (hostMAC net.HardwareAddr, err error) {
+	nsh, h, err := openNetns(netnsPath)
 	if err != nil {
-		return nil, fmt.Errorf("open netns %s: %w", netnsPath, err)
+		return nil, err
 	}
 	defer nsh.Close()
-	if err := deleteLink(n.HostVeth); err != nil { // a half-done earlier ADD
+	defer h.Close()
+	if err := deleteLink(hostVeth); err != nil { // a half-done earlier ADD
 		return nil, err
 	}
 	veth := &netlink.Veth{
-		LinkAttrs:        netlink.LinkAttrs{Name: n.HostVeth, MTU: n.MTU},
-		PeerName:         n.IfName,
-		PeerHardwareAddr: n.MAC,
-		PeerNamespace:    netlink.NsFd(int(nsh)),
+		LinkAttrs:     netlink.LinkAttrs{Name: hostVeth, MTU: mtu},
+		PeerName:      ifName,
+		PeerNamespace: netlink.NsFd(int(nsh)),
 	}
 	if err := netlink.LinkAdd(veth); err != nil {
-		return nil, fmt.Errorf("create veth %s with peer %s in %s: %w", n.HostVeth, n.IfName, netnsPath, err)
+		return nil, fmt.Errorf("create veth %s with peer %s in %s: %w", hostVeth, ifName, netnsPath, err)
 	}
 	defer func() {
 		if err != nil {
-			_ = deleteLink(n.HostVeth)
+			_ = deleteLink(hostVeth)
 		}
 	}()
-	if err := configurePodSide(nsh, n); err != nil {
-		return nil, fmt.Errorf("configure %s in %s: %w", n.IfName, netnsPath, err)
+	if err := inNetNS(nsh, func() error { return txChecksumOff(ifName) }); err != nil {
+		return nil, fmt.Errorf("configure %s in %s: %w", ifName, netnsPath, err)
 	}
-	host, err := netlink.LinkByName(n.HostVeth)
+	pod, err := h.LinkByName(ifName)
 	if err != nil {
-		return nil, fmt.Errorf("find host veth %s: %w", n.HostVeth, err)
+		return nil, fmt.Errorf("find %s in %s: %w", ifName, netnsPath, err)
 	}
-	if err := netlink.LinkSetUp(host); err != nil {
-		return nil, fmt.Errorf("set host veth %s up: %w", n.HostVeth, err)
-	}
-	return host.Attrs().HardwareAddr, nil
-}
-
-func configurePodSide(nsh netns.NsHandle, n podNet) error {
-	h, err := netlink.NewHandleAt(nsh)
-	if err != nil {
-		return fmt.Errorf("netlink handle: %w", err)
-	}
-	defer h.Close()
-	link, err := h.LinkByName(n.IfName)
-	if err != nil {
-		return fmt.Errorf("find %s: %w", n.IfName, err)
-	}
-	addr := &netlink.Addr{IPNet: prefixToIPNet(n.IP)}
-	if err := h.AddrReplace(link, addr); err != nil {
-		return fmt.Errorf("add address %s: %w", n.IP, err)
-	}
-	if err := h.LinkSetUp(link); err != nil {
-		return fmt.Errorf("set %s up: %w", n.IfName, err)
+	if err := h.LinkSetUp(pod); err != nil {
+		return nil, fmt.Errorf("set %s up: %w", ifName, err)
 	}
 	if lo, err := h.LinkByName("lo"); err == nil {
 		_ = h.LinkSetUp(lo)
 	}
+	host, err := netlink.LinkByName(hostVeth)
+	if err != nil {
+		return nil, fmt.Errorf("find host veth %s: %w", hostVeth, err)
+	}
+	if err := netlink.LinkSetUp(host); err != nil {
+		return nil, fmt.Errorf("set host veth %s up: %w", hostVeth, err)
+	}
+	return host.Attrs().HardwareAddr, nil
+}
+
+// configurePod gives the pod end (up already) its MAC, address and default route, and the pair
+// the lease's MTU when createVeth did not know it (createdMTU).
+func configurePod(netnsPath string, n podNet, createdMTU int) error {
+	setMTU := n.MTU > 0 && n.MTU != createdMTU
+	if setMTU {
+		host, err := netlink.LinkByName(n.HostVeth)
+		if err != nil {
+			return fmt.Errorf("find host veth %s: %w", n.HostVeth, err)
+		}
+		if err := netlink.LinkSetMTU(host, n.MTU); err != nil {
+			return fmt.Errorf("set MTU %d on %s: %w", n.MTU, n.HostVeth, err)
+		}
+	}
+	nsh, h, err := openNetns(netnsPath)
+	if err != nil {
+		return err
+	}
+	defer nsh.Close()
+	defer h.Close()
+	link, err := h.LinkByName(n.IfName)
+	if err != nil {
+		return fmt.Errorf("find %s in %s: %w", n.IfName, netnsPath, err)
+	}
+	if setMTU {
+		if err := h.LinkSetMTU(link, n.MTU); err != nil {
+			return fmt.Errorf("set MTU %d on %s: %w", n.MTU, n.IfName, err)
+		}
+	}
+	if err := h.LinkSetHardwareAddr(link, n.MAC); err != nil { // veths change MAC while up
+		return fmt.Errorf("set MAC %s on %s: %w", n.MAC, n.IfName, err)
+	}
+	addr := &netlink.Addr{IPNet: prefixToIPNet(n.IP)}
+	if err := h.AddrReplace(link, addr); err != nil {
+		return fmt.Errorf("add address %s to %s: %w", n.IP, n.IfName, err)
+	}
 	route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: n.Gateway.AsSlice(), Dst: defaultRoute()}
 	if err := h.RouteReplace(route); err != nil {
-		return fmt.Errorf("default route via %s: %w", n.Gateway, err)
+		return fmt.Errorf("default route via %s on %s: %w", n.Gateway, n.IfName, err)
 	}
-	return inNetNS(nsh, func() error { return txChecksumOff(n.IfName) })
+	return nil
 }
 
 func defaultRoute() *net.IPNet { return &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)} }

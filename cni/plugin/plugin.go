@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -27,10 +28,11 @@ func Funcs() skel.CNIFuncs {
 }
 
 type call struct {
-	conf   *NetConf
-	client *nodeapi.Client
-	ctx    context.Context
-	cancel context.CancelFunc
+	timings *timings
+	conf    *NetConf
+	client  *nodeapi.Client
+	ctx     context.Context
+	cancel  context.CancelFunc
 }
 
 // withCall parses the configuration and runs fn with a daemon client; errors keep their codes.
@@ -44,12 +46,14 @@ func withCall(args *skel.CmdArgs, fn func(*call) error) error {
 }
 
 func newCall(stdin []byte) (*call, error) {
+	t := newTimings()
 	conf, err := ParseNetConf(stdin)
 	if err != nil {
 		return nil, cniError(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), conf.Timeout())
-	return &call{conf: conf, client: nodeapi.NewClient(conf.Socket, conf.Timeout()), ctx: ctx, cancel: cancel}, nil
+	t.mark("setup")
+	return &call{timings: t, conf: conf, client: nodeapi.NewClient(conf.Socket, conf.Timeout()), ctx: ctx, cancel: cancel}, nil
 }
 
 // cniError turns err into the *types.Error skel prints, keeping its code.
@@ -77,22 +81,46 @@ func Add(args *skel.CmdArgs) error {
 			return types.NewError(nodeapi.CodeInvalidEnv, fmt.Sprintf("CNI_NETNS %s is not usable", args.Netns), err.Error())
 		}
 		att := nodeapi.Attachment{ContainerID: args.ContainerID, IfName: args.IfName}
-		var lease nodeapi.AddResponse
-		if err := c.client.Do(c.ctx, nodeapi.PathAdd, nodeapi.AddRequest{Attachment: att, Pod: pod}, &lease); err != nil {
-			return cniError(err)
+		hostVeth := nodeapi.HostVethName(args.ContainerID, args.IfName)
+		// The veth pair needs nothing from the lease: it is made while netd allocates the IP.
+		type vethResult struct {
+			hostMAC net.HardwareAddr
+			err     error
 		}
-		res, err := c.plumb(args, pod, att, lease)
+		veth := make(chan vethResult, 1)
+		go func() {
+			start := time.Now()
+			mac, err := createVeth(args.Netns, hostVeth, args.IfName, c.conf.MTU)
+			c.timings.add("veth_create", time.Since(start))
+			veth <- vethResult{mac, err}
+		}()
+		var lease nodeapi.AddResponse
+		leaseErr := c.client.Do(c.ctx, nodeapi.PathAdd, nodeapi.AddRequest{Attachment: att, Pod: pod}, &lease)
+		c.timings.mark("lease")
+		v := <-veth
+		c.timings.mark("veth_wait")
+		if leaseErr != nil {
+			_ = deleteLink(hostVeth)
+			return cniError(leaseErr)
+		}
+		res, err := c.plumb(args, pod, att, lease, v.hostMAC, v.err)
 		if err != nil {
 			// Undo: the daemon removes the port (if any) and releases the IP; the veth goes here.
-			_ = deleteLink(nodeapi.HostVethName(args.ContainerID, args.IfName))
+			_ = deleteLink(hostVeth)
 			_ = c.client.Do(c.ctx, nodeapi.PathDel, nodeapi.DelRequest{Attachment: att, Pod: pod}, nil)
 			return cniError(err)
 		}
+		defer c.timings.print(os.Stderr)
 		return types.PrintResult(res, c.conf.CNIVersion)
 	})
 }
 
-func (c *call) plumb(args *skel.CmdArgs, pod nodeapi.PodRef, att nodeapi.Attachment, lease nodeapi.AddResponse) (*current.Result, error) {
+// plumb finishes the attachment with the lease: the pod end of the veth (made by createVeth,
+// which reported hostMAC and vethErr) and the OVS port.
+func (c *call) plumb(args *skel.CmdArgs, pod nodeapi.PodRef, att nodeapi.Attachment, lease nodeapi.AddResponse, hostMAC net.HardwareAddr, vethErr error) (*current.Result, error) {
+	if vethErr != nil {
+		return nil, nodeapi.Errorf(nodeapi.CodeInternal, "plumb pod %s: %v", pod, vethErr)
+	}
 	ip, err := netip.ParsePrefix(lease.IP)
 	if err != nil {
 		return nil, nodeapi.Errorf(nodeapi.CodeInternal, "netd returned IP %q: %v", lease.IP, err)
@@ -106,13 +134,23 @@ func (c *call) plumb(args *skel.CmdArgs, pod nodeapi.PodRef, att nodeapi.Attachm
 		return nil, nodeapi.Errorf(nodeapi.CodeInternal, "netd returned MAC %q: %v", lease.MAC, err)
 	}
 	n := podNet{IfName: args.IfName, HostVeth: nodeapi.HostVethName(args.ContainerID, args.IfName), MAC: mac, IP: ip, Gateway: gw, MTU: lease.MTU}
-	hostMAC, err := setupVeth(args.Netns, n)
-	if err != nil {
+	// The pod end is configured while netd attaches the host end to OVS.
+	configured := make(chan error, 1)
+	go func() {
+		start := time.Now()
+		err := configurePod(args.Netns, n, c.conf.MTU)
+		c.timings.add("configure", time.Since(start))
+		configured <- err
+	}()
+	attach := nodeapi.AttachRequest{Attachment: att, Pod: pod, HostVeth: n.HostVeth, IP: lease.IP, VLAN: lease.VLAN, Pool: lease.Pool}
+	attachErr := c.client.Do(c.ctx, nodeapi.PathAttach, attach, nil)
+	c.timings.mark("attach")
+	if err := <-configured; err != nil {
 		return nil, nodeapi.Errorf(nodeapi.CodeInternal, "plumb pod %s: %v", pod, err)
 	}
-	attach := nodeapi.AttachRequest{Attachment: att, Pod: pod, HostVeth: n.HostVeth, IP: lease.IP, VLAN: lease.VLAN, Pool: lease.Pool}
-	if err := c.client.Do(c.ctx, nodeapi.PathAttach, attach, nil); err != nil {
-		return nil, err
+	c.timings.mark("configure_wait")
+	if attachErr != nil {
+		return nil, attachErr
 	}
 	return &current.Result{
 		CNIVersion: current.ImplementedSpecVersion,
@@ -139,12 +177,15 @@ func Del(args *skel.CmdArgs) error {
 		if err := c.client.Do(c.ctx, nodeapi.PathDel, nodeapi.DelRequest{Attachment: att, Pod: pod}, nil); err != nil {
 			return cniError(err)
 		}
+		c.timings.mark("release")
 		if err := deleteLink(nodeapi.HostVethName(args.ContainerID, args.IfName)); err != nil {
 			return cniError(nodeapi.Errorf(nodeapi.CodeInternal, "%v", err))
 		}
 		if err := deletePodLink(args.Netns, args.IfName); err != nil {
 			return cniError(nodeapi.Errorf(nodeapi.CodeInternal, "%v", err))
 		}
+		c.timings.mark("veth")
+		c.timings.print(os.Stderr)
 		return nil
 	})
 }

@@ -1,13 +1,16 @@
 package integration
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
 	"github.com/ecloud-io/ecloud/cni/nodeapi"
+	"github.com/ecloud-io/ecloud/test/harness"
 )
 
 // TestCNIBadInputs: each bad ADD returns the right CNI error code with a message naming the
@@ -102,6 +105,31 @@ func TestCNIBadInputs(t *testing.T) {
 			}
 		})
 	}
+
+	// A failure after the lease (the interface name is taken in the pod's netns, so the veth
+	// cannot be made): the plugin undoes the ADD and nothing is left, flows included.
+	late := e.newPod(h, "late-fail", map[string]string{})
+	sh(t, "ip", "-n", late.NS, "link", "add", "net1", "type", "veth", "peer", "name", "net1p")
+	lateEnv := late.env(true)
+	lateEnv["CNI_IFNAME"] = "net1"
+	if r := h.invoke("ADD", lateEnv, h.netConf(nil)); r.Err == nil || r.Code != nodeapi.CodeInternal || !strings.Contains(r.Msg, "plumb pod") {
+		t.Errorf("ADD with the interface name taken: code %d, %v, want %d from plumbing the leased IP", r.Code, r.Err, nodeapi.CodeInternal)
+	}
+	if n := len(h.podPorts()); n != before {
+		t.Errorf("after a failure past the lease: %d pod ports, want %d", n, before)
+	}
+	if slices.Contains(h.hostVeths(), nodeapi.HostVethName(late.ContainerID, "net1")) {
+		t.Error("after a failure past the lease: host veth left")
+	}
+	if claims, err := e.cp.Ecloud.IPClaims().List(e.cp.Ctx, metav1.ListOptions{}); err == nil {
+		for _, c := range claims.Items {
+			if c.Spec.Owner.PodName == late.Name {
+				t.Errorf("after a failure past the lease: claim %s left", c.Name)
+			}
+		}
+	}
+	harness.Eventually(t, 5*time.Second, func() (bool, error) { return len(h.podFlows("10.71.0.")) == 0, nil },
+		"flows of the failed pod removed")
 
 	// CHECK finds a broken attachment: the OVS port is gone.
 	if r := h.invoke("CHECK", holder.env(true), h.netConf(map[string]any{"prevResult": holder.Result})); r.Err != nil {

@@ -91,6 +91,9 @@ type cniEnv struct {
 	mu    sync.Mutex
 
 	tunnel ovs.TunnelType
+	// observePhase is netd's phase hook (benchmarks); pluginEnv is added to every plugin run.
+	observePhase func(op, phase, containerID string, d time.Duration)
+	pluginEnv    map[string]string
 }
 
 // cniHost is one simulated node.
@@ -110,13 +113,16 @@ type cniHost struct {
 
 // newCNIEnv starts hosts namespace hosts (joined by an underlay when there are two) with netd
 // using the given tunnel type ("" = the default, VXLAN).
-func newCNIEnv(tb testing.TB, hosts int, tunnel ovs.TunnelType) *cniEnv {
+func newCNIEnv(tb testing.TB, hosts int, tunnel ovs.TunnelType, opts ...func(*cniEnv)) *cniEnv {
 	tb.Helper()
 	skipUnlessCNIRoot(tb)
 	cp := harness.Start(tb)
 	b := make([]byte, 2)
 	_, _ = rand.Read(b)
 	e := &cniEnv{tb: tb, cp: cp, id: "ecni" + hex.EncodeToString(b), tunnel: tunnel}
+	for _, o := range opts {
+		o(e)
+	}
 	dir, err := os.MkdirTemp("/tmp", e.id+"-")
 	if err != nil {
 		tb.Fatal(err)
@@ -243,7 +249,7 @@ func (h *cniHost) netdConfig() netd.Config {
 // startNetd runs the host's daemon in-process until stopNetd or the end of the test.
 func (h *cniHost) startNetd() {
 	tb := h.env.tb
-	d, err := netd.New(h.netdConfig(), netd.Deps{Kube: h.env.cp.Kube, Ecloud: h.env.cp.Ecloud})
+	d, err := netd.New(h.netdConfig(), netd.Deps{Kube: h.env.cp.Kube, Ecloud: h.env.cp.Ecloud, ObservePhase: h.env.observePhase})
 	if err != nil {
 		tb.Fatalf("netd for %s: %v", h.Node, err)
 	}
@@ -326,7 +332,9 @@ func (e *cniEnv) ensureNamespace(ns string) {
 
 // netConf is the plugin's configuration as the runtime passes it.
 func (h *cniHost) netConf(extra map[string]any) []byte {
-	c := map[string]any{"cniVersion": "1.1.0", "name": "ecloud", "type": "ecloud-cni", "socket": h.Socket}
+	cfg := h.netdConfig()
+	cfg.Default()
+	c := map[string]any{"cniVersion": "1.1.0", "name": "ecloud", "type": "ecloud-cni", "socket": h.Socket, "mtu": cfg.MTU} // as netd's conflist
 	for k, v := range extra {
 		c[k] = v
 	}
@@ -337,6 +345,7 @@ func (h *cniHost) netConf(extra map[string]any) []byte {
 // cniResult is one plugin run.
 type cniResult struct {
 	Stdout []byte
+	Stderr string
 	Err    error
 	Code   uint // CNI error code, 0 on success
 	Msg    string
@@ -348,14 +357,16 @@ func (h *cniHost) invoke(command string, env map[string]string, stdin []byte) cn
 	// that execs the plugin in the host's netns.
 	cmd := exec.Command("nsenter", "--net=/run/netns/"+h.NS, filepath.Join(h.env.bins, "ecloud-cni"))
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "CNI_COMMAND=" + command, "CNI_PATH=" + h.env.bins}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+	for _, m := range []map[string]string{h.env.pluginEnv, env} {
+		for k, v := range m {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
 	}
 	cmd.Stdin = bytes.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
-	r := cniResult{Stdout: out.Bytes(), Err: err}
+	r := cniResult{Stdout: out.Bytes(), Stderr: errb.String(), Err: err}
 	if err != nil {
 		var e struct {
 			Code uint   `json:"code"`
@@ -380,13 +391,14 @@ func (p *pod) env(withNetns bool) map[string]string {
 }
 
 // add runs ADD and records the IP.
-func (p *pod) add(tb testing.TB) {
+func (p *pod) add(tb testing.TB) cniResult {
 	tb.Helper()
 	r := p.Host.invoke("ADD", p.env(true), p.Host.netConf(nil))
 	if r.Err != nil {
 		tb.Fatalf("ADD %s/%s on %s: %v", p.Namespace, p.Name, p.Host.Node, r.Err)
 	}
 	p.parseResult(tb, r.Stdout)
+	return r
 }
 
 func (p *pod) parseResult(tb testing.TB, stdout []byte) {
@@ -407,15 +419,17 @@ func (p *pod) parseResult(tb testing.TB, stdout []byte) {
 }
 
 // del runs DEL (with or without the netns, as the runtime's first and second DEL).
-func (p *pod) del(tb testing.TB, withNetns bool) {
+func (p *pod) del(tb testing.TB, withNetns bool) cniResult {
 	tb.Helper()
 	stdin := p.Host.netConf(nil)
 	if withNetns && p.Result != nil {
 		stdin = p.Host.netConf(map[string]any{"prevResult": p.Result})
 	}
-	if r := p.Host.invoke("DEL", p.env(withNetns), stdin); r.Err != nil {
+	r := p.Host.invoke("DEL", p.env(withNetns), stdin)
+	if r.Err != nil {
 		tb.Fatalf("DEL %s/%s (netns %v): %v", p.Namespace, p.Name, withNetns, r.Err)
 	}
+	return r
 }
 
 // ping from inside netns ns.
