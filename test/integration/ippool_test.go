@@ -19,10 +19,23 @@ import (
 
 const ippoolScheduler = "ecloud-scheduler"
 
+// IPPool profiles: the recommended one, where IPPool is the first Bind plugin (it writes the pod's
+// IP claim right before binding), and one where the DefaultBinder binds and IPPool writes the
+// claim at PreBind.
+const (
+	ippoolBinds   = "plugins:\n  multiPoint:\n    enabled:\n    - name: IPPool\n  bind:\n    enabled:\n    - name: IPPool\n"
+	ippoolPreBind = "plugins:\n  multiPoint:\n    enabled:\n    - name: IPPool\n"
+)
+
 // startIPPoolScheduler runs the real kube-scheduler with the IPPool plugin for profile
 // ecloud-scheduler, on 2 datacenters × 3 nodes, with pool-a reaching dc-a and pool-b reaching dc-b,
 // each with exactly `size` allocatable IPs and usable by the namespaces given.
 func startIPPoolScheduler(t *testing.T, size int, namespaces ...string) *harness.ControlPlane {
+	return startIPPoolSchedulerWith(t, ippoolBinds, size, namespaces...)
+}
+
+// startIPPoolSchedulerWith is startIPPoolScheduler with the profile's plugins given.
+func startIPPoolSchedulerWith(t *testing.T, plugins string, size int, namespaces ...string) *harness.ControlPlane {
 	t.Helper()
 	cp := harness.Start(t)
 	cp.CreateNodes(t, harness.TwoDatacenters(3))
@@ -48,7 +61,7 @@ func startIPPoolScheduler(t *testing.T, size int, namespaces ...string) *harness
 			t.Fatal(err)
 		}
 	}
-	cp.StartScheduler(t, harness.SchedulerConfig(ippoolScheduler, "plugins:\n  multiPoint:\n    enabled:\n    - name: IPPool\n"),
+	cp.StartScheduler(t, harness.SchedulerConfig(ippoolScheduler, plugins),
 		app.WithPlugin(ippool.Name, ippool.New))
 	return cp
 }
@@ -115,9 +128,15 @@ func checkClaimsMatchPods(t *testing.T, cp *harness.ControlPlane, ns string) (bo
 
 // TestIPPoolRaceForLastIPs: 50 pods race for the 10 free IPs of pool-a: exactly 10 bind (all in
 // dc-a, each with its own claim), 40 stay Pending with the pool named; freeing 5 IPs lets exactly 5
-// more bind within seconds.
+// more bind within seconds. Both ways of writing the claims: at Bind (IPPool binds) and at PreBind.
 func TestIPPoolRaceForLastIPs(t *testing.T) {
-	cp := startIPPoolScheduler(t, 10, "shop")
+	for _, tc := range []struct{ name, plugins string }{{"IPPoolBinds", ippoolBinds}, {"PreBind", ippoolPreBind}} {
+		t.Run(tc.name, func(t *testing.T) { testIPPoolRaceForLastIPs(t, tc.plugins) })
+	}
+}
+
+func testIPPoolRaceForLastIPs(t *testing.T, plugins string) {
+	cp := startIPPoolSchedulerWith(t, plugins, 10, "shop")
 	const ns = "shop"
 	for i := 0; i < 50; i++ {
 		if _, err := cp.Kube.CoreV1().Pods(ns).Create(cp.Ctx, ipPoolPod(ns, fmt.Sprintf("race-%02d", i), "pool-a"), metav1.CreateOptions{}); err != nil {
