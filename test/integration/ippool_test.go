@@ -128,16 +128,52 @@ func checkClaimsMatchPods(t *testing.T, cp *harness.ControlPlane, ns string) (bo
 
 // TestIPPoolRaceForLastIPs: 50 pods race for the 10 free IPs of pool-a: exactly 10 bind (all in
 // dc-a, each with its own claim), 40 stay Pending with the pool named; freeing 5 IPs lets exactly 5
-// more bind within seconds. Both ways of writing the claims: at Bind (IPPool binds) and at PreBind.
+// more bind within seconds. Both ways of writing the claims: at Bind (IPPool binds; the scheduler
+// then never patches a pod's nominatedNodeName) and at PreBind (it does, before every binding).
 func TestIPPoolRaceForLastIPs(t *testing.T) {
-	for _, tc := range []struct{ name, plugins string }{{"IPPoolBinds", ippoolBinds}, {"PreBind", ippoolPreBind}} {
-		t.Run(tc.name, func(t *testing.T) { testIPPoolRaceForLastIPs(t, tc.plugins) })
+	for _, tc := range []struct {
+		name, plugins string
+		nominates     bool
+	}{{"IPPoolBinds", ippoolBinds, false}, {"PreBind", ippoolPreBind, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			nominated := testIPPoolRaceForLastIPs(t, tc.plugins)
+			t.Logf("%d pod updates set status.nominatedNodeName", nominated)
+			if (nominated > 0) != tc.nominates {
+				t.Errorf("%d pod updates set status.nominatedNodeName; want some: %v", nominated, tc.nominates)
+			}
+		})
 	}
 }
 
-func testIPPoolRaceForLastIPs(t *testing.T, plugins string) {
+// watchNominations counts the pod updates in ns that set status.nominatedNodeName (the scheduler
+// does so before a PreBind with work) until the test ends; the result is read after stop.
+func watchNominations(t *testing.T, cp *harness.ControlPlane, ns string) (stop func() int) {
+	t.Helper()
+	w, err := cp.Kube.CoreV1().Pods(ns).Watch(cp.Ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int)
+	go func() {
+		n := 0
+		for ev := range w.ResultChan() {
+			if p, ok := ev.Object.(*v1.Pod); ok && p.Status.NominatedNodeName != "" {
+				n++
+			}
+		}
+		done <- n
+	}()
+	return func() int {
+		w.Stop()
+		return <-done
+	}
+}
+
+func testIPPoolRaceForLastIPs(t *testing.T, plugins string) (nominated int) {
 	cp := startIPPoolSchedulerWith(t, plugins, 10, "shop")
 	const ns = "shop"
+	stop := watchNominations(t, cp, ns)
+	defer func() { nominated = stop() }()
 	for i := 0; i < 50; i++ {
 		if _, err := cp.Kube.CoreV1().Pods(ns).Create(cp.Ctx, ipPoolPod(ns, fmt.Sprintf("race-%02d", i), "pool-a"), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -206,6 +242,7 @@ func testIPPoolRaceForLastIPs(t *testing.T, plugins string) {
 	if got := checkClaimsMatchPods(t, cp, ns); got != 10 {
 		t.Fatalf("%d pods bound after freeing 5 IPs, want 10", got)
 	}
+	return
 }
 
 // TestIPPoolStickyClaimKeepsPool: a StatefulSet pod holding a sticky claim in one pool, deleted,
