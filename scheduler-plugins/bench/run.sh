@@ -24,13 +24,15 @@ work=$(mktemp -d /tmp/ecloud-bench-scheduler.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cd "$root/scheduler-plugins/bench"
 $go test -tags schedulerperf -c -o "$work/bench.test" .
-"$work/bench.test" -test.run '^$' -test.bench 'BenchmarkPerfScheduling' -test.benchtime=1x -test.count="$rounds" -test.timeout 60m \
-	-perf-scheduling-label-filter="$size" -data-items-dir="$work" >"$work/log" 2>&1 || {
-	grep -a -- '--- FAIL\|FAIL\|Error' "$work/log" | tail -20 >&2
-	exit 1
-}
+for round in $(seq 1 "$rounds"); do
+	"$work/bench.test" -test.run '^$' -test.bench 'BenchmarkPerfScheduling' -test.benchtime=1x -test.timeout 60m \
+		-perf-scheduling-label-filter="$size" -data-items-dir="$work" >"$work/log.$round" 2>&1 || {
+		grep -a -- '--- FAIL\|FAIL\|Error' "$work/log.$round" | tail -20 >&2
+		exit 1
+	}
+done
 # One benchmark line per test case: "BenchmarkPerfScheduling/<case>/<workload>-N 1 ... <v> SchedulingThroughput/Average ..."
-grep -a '^BenchmarkPerfScheduling/' "$work/log" | awk '
+for round in $(seq 1 "$rounds"); do grep -a '^BenchmarkPerfScheduling/' "$work/log.$round"; done | awk '
 	{ split($1, name, "/"); for (i = 2; i < NF; i++) if ($(i+1) == "SchedulingThroughput/Average") v = $i
 	  sum[name[2]] += v; n[name[2]]++; tput[name[2]] = sum[name[2]] / n[name[2]]
 	  printf "%-24s %-24s %8.1f pods/s\n", name[2], name[3], v }

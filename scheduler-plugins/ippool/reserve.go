@@ -14,9 +14,9 @@ import (
 )
 
 // reservation is the pod's IP between Reserve and PostBind. Reserve only takes a slot of the pool
-// in memory (the scheduling cycle is serial and must stay fast); writeClaim, in the parallel binding
-// cycle, creates the claim through cni/ipam and gives the slot back (from then on the allocator
-// itself counts the IP as taken).
+// in memory (the scheduling cycle is serial and must stay fast); writeClaim, in the parallel
+// binding cycle, creates the claim through cni/ipam and gives the slot back (from then on the
+// allocator itself counts the IP as taken).
 type reservation struct {
 	// pool whose slot Reserve took; "" once writeClaim handed it to the allocator, and for a pod
 	// that holds its claim already.
@@ -107,9 +107,9 @@ func (p *IPPool) writeClaim(ctx context.Context, pod *v1.Pod, nodeName string) *
 	return nil
 }
 
-// Unreserve undoes Reserve and writeClaim for a pod whose scheduling was abandoned: the slot is given
-// back, and a claim writeClaim created is released. A claim the pod held before is kept: it is the
-// pod's identity. Idempotent, and a no-op when Reserve did not run.
+// Unreserve undoes Reserve and writeClaim for a pod whose scheduling was abandoned: the slot is
+// given back, and a claim writeClaim created is released. A claim the pod held before is kept: it
+// is the pod's identity. Idempotent, and a no-op when Reserve did not run.
 func (p *IPPool) Unreserve(ctx context.Context, _ fwk.CycleState, pod *v1.Pod, nodeName string) {
 	r := p.take(pod)
 	if r == nil || r.claim == nil {
