@@ -325,10 +325,19 @@ func (a *Allocator) unreserve(ip netip.Addr) {
 }
 
 // remember records a claim this allocator wrote (nil: deleted), so lookups see it before the
-// informer does.
+// informer does. A write the informer has already delivered (its watch event can beat the
+// response) is not recorded: claimSeen, which forgets recorded writes, has run for it, and the
+// entry would stay until it expires, making every claimsOf walk it.
 func (a *Allocator) remember(name string, c *v1alpha1.IPClaim) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	obj, seen, _ := a.claimsInf.GetIndexer().GetByKey(name)
+	if c == nil && !seen {
+		return
+	}
+	if cached, ok := obj.(*v1alpha1.IPClaim); ok && c != nil && cached.ResourceVersion == c.ResourceVersion {
+		return
+	}
 	a.recent[name] = recentClaim{claim: c, expires: a.now().Add(a.cfg.PendingTTL)}
 }
 

@@ -1,8 +1,9 @@
 // Package ippool is the IPPool kube-scheduler plugin: a pod lands only on nodes that one of its
 // candidate IP pools reaches and that still has a free IP there, and the IP is reserved while
-// scheduling (an IPClaim in phase Reserved, created at Reserve through cni/ipam), so the CNI finds
-// it after binding and never fails for want of an address. A pod holding a sticky claim may only
-// go where that claim's pool reaches.
+// scheduling (a slot of the pool taken in memory at Reserve; the IPClaim in phase Reserved created
+// through cni/ipam in the binding cycle before the pod is bound: at Bind when IPPool is the
+// profile's first binder, else at PreBind), so the CNI finds it after binding and never fails for
+// want of an address. A pod holding a sticky claim may only go where that claim's pool reaches.
 package ippool
 
 import (
@@ -17,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/defaultbinder"
 
 	"github.com/ecloud-io/ecloud/cni/client"
 	"github.com/ecloud-io/ecloud/cni/ipam"
@@ -35,8 +37,14 @@ type IPPool struct {
 	mu sync.Mutex
 	// reserved are the pods between Reserve and PostBind/Unreserve, by UID.
 	reserved map[types.UID]*reservation
-	// slots counts, per pool, the IPs Reserve promised that PreBind has not allocated yet.
+	// slots counts, per pool, the IPs Reserve promised that writeClaim has not allocated yet.
 	slots map[string]int
+
+	// binder binds pods once their claim is written (Bind).
+	binder fwk.BindPlugin
+	// bindOnce decides isBinder: whether IPPool is the profile's first Bind plugin.
+	bindOnce sync.Once
+	isBinder bool
 }
 
 var (
@@ -44,6 +52,7 @@ var (
 	_ fwk.FilterPlugin      = &IPPool{}
 	_ fwk.ReservePlugin     = &IPPool{}
 	_ fwk.PreBindPlugin     = &IPPool{}
+	_ fwk.BindPlugin        = &IPPool{}
 	_ fwk.PostBindPlugin    = &IPPool{}
 	_ fwk.EnqueueExtensions = &IPPool{}
 	_ fwk.SignPlugin        = &IPPool{}
@@ -68,6 +77,11 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 		reserved: map[types.UID]*reservation{},
 		slots:    map[string]int{},
 	}
+	binder, err := defaultbinder.New(ctx, nil, h)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
+	p.binder = binder.(fwk.BindPlugin)
 	p.alloc, err = ipam.New(ipam.Config{
 		Claims:         cs.IPClaims(),
 		Pools:          p.pools,

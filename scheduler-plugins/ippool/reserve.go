@@ -14,14 +14,14 @@ import (
 )
 
 // reservation is the pod's IP between Reserve and PostBind. Reserve only takes a slot of the pool
-// in memory (the scheduling cycle is serial and must stay fast); PreBind, in the parallel binding
-// cycle, creates the claim through cni/ipam and gives the slot back (from then on the allocator
-// itself counts the IP as taken).
+// in memory (the scheduling cycle is serial and must stay fast); writeClaim, in the parallel
+// binding cycle, creates the claim through cni/ipam and gives the slot back (from then on the
+// allocator itself counts the IP as taken).
 type reservation struct {
-	// pool whose slot Reserve took; "" once PreBind handed it to the allocator, and for a pod
+	// pool whose slot Reserve took; "" once writeClaim handed it to the allocator, and for a pod
 	// that holds its claim already.
 	pool string
-	// claim PreBind created for the pod (nil for a claim the pod held before: that one is kept).
+	// claim writeClaim created for the pod (nil for a claim the pod held before: that one is kept).
 	claim *v1alpha1.IPClaim
 }
 
@@ -59,20 +59,27 @@ func (p *IPPool) Reserve(ctx context.Context, state fwk.CycleState, pod *v1.Pod,
 	return fwk.NewStatus(fwk.Unschedulable, fmt.Sprintf("IP pool(s) %s exhausted: no free IP", poolNames(s.pools)))
 }
 
-// PreBindPreFlight: PreBind has work for every pod that needs an IP, and may run in parallel with
+// PreBindPreFlight: PreBind has work for every pod that needs an IP, unless IPPool is the
+// profile's binder (see Bind: then the claim is written there), and may run in parallel with
 // other PreBind plugins.
-func (p *IPPool) PreBindPreFlight(_ context.Context, _ fwk.CycleState, pod *v1.Pod, _ string) (*fwk.PreBindPreFlightResult, *fwk.Status) {
-	if !needsIP(pod) {
+func (p *IPPool) PreBindPreFlight(ctx context.Context, _ fwk.CycleState, pod *v1.Pod, _ string) (*fwk.PreBindPreFlightResult, *fwk.Status) {
+	if !needsIP(pod) || p.bindsFirst(ctx) {
 		return nil, fwk.NewStatus(fwk.Skip)
 	}
 	return &fwk.PreBindPreFlightResult{AllowParallel: true}, nil
 }
 
-// PreBind writes the reservation: the claim the pod holds, moved to this node, or a new claim in
-// phase Reserved for a free IP of a candidate pool reaching the node, created under the IP's own
-// name, so two schedulers (or the IP controller) can never hand out the same IP: the apiserver
-// decides. After bind the CNI finds the claim.
+// PreBind writes the reservation when IPPool is not the profile's binder (see writeClaim).
 func (p *IPPool) PreBind(ctx context.Context, _ fwk.CycleState, pod *v1.Pod, nodeName string) *fwk.Status {
+	return p.writeClaim(ctx, pod, nodeName)
+}
+
+// writeClaim writes the pod's reservation: the claim the pod holds, moved to this node, or a new
+// claim in phase Reserved for a free IP of a candidate pool reaching the node, created under the
+// IP's own name, so two schedulers (or the IP controller) can never hand out the same IP: the
+// apiserver decides. It runs in the binding cycle before the pod is bound (at PreBind, or at Bind
+// right before the binding call), so after bind the CNI finds the claim.
+func (p *IPPool) writeClaim(ctx context.Context, pod *v1.Pod, nodeName string) *fwk.Status {
 	node, err := p.handle.SharedInformerFactory().Core().V1().Nodes().Lister().Get(nodeName)
 	if err != nil {
 		return fwk.AsStatus(fmt.Errorf("%s: node %s: %w", Name, nodeName, err))
@@ -100,9 +107,9 @@ func (p *IPPool) PreBind(ctx context.Context, _ fwk.CycleState, pod *v1.Pod, nod
 	return nil
 }
 
-// Unreserve undoes Reserve and PreBind for a pod whose scheduling was abandoned: the slot is given
-// back, and a claim PreBind created is released. A claim the pod held before is kept: it is the
-// pod's identity. Idempotent, and a no-op when Reserve did not run.
+// Unreserve undoes Reserve and writeClaim for a pod whose scheduling was abandoned: the slot is
+// given back, and a claim writeClaim created is released. A claim the pod held before is kept: it
+// is the pod's identity. Idempotent, and a no-op when Reserve did not run.
 func (p *IPPool) Unreserve(ctx context.Context, _ fwk.CycleState, pod *v1.Pod, nodeName string) {
 	r := p.take(pod)
 	if r == nil || r.claim == nil {
@@ -143,7 +150,7 @@ func (p *IPPool) take(pod *v1.Pod) *reservation {
 }
 
 // free is the pool's free IPs as the next pod sees them: the allocator's count minus the slots
-// Reserve took that PreBind has not handed to the allocator yet.
+// Reserve took that writeClaim has not handed to the allocator yet.
 func (p *IPPool) free(pool string) int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -19,10 +19,23 @@ import (
 
 const ippoolScheduler = "ecloud-scheduler"
 
+// IPPool profiles: the recommended one, where IPPool is the first Bind plugin (it writes the pod's
+// IP claim right before binding), and one where the DefaultBinder binds and IPPool writes the
+// claim at PreBind.
+const (
+	ippoolBinds   = "plugins:\n  multiPoint:\n    enabled:\n    - name: IPPool\n  bind:\n    enabled:\n    - name: IPPool\n"
+	ippoolPreBind = "plugins:\n  multiPoint:\n    enabled:\n    - name: IPPool\n"
+)
+
 // startIPPoolScheduler runs the real kube-scheduler with the IPPool plugin for profile
 // ecloud-scheduler, on 2 datacenters × 3 nodes, with pool-a reaching dc-a and pool-b reaching dc-b,
 // each with exactly `size` allocatable IPs and usable by the namespaces given.
 func startIPPoolScheduler(t *testing.T, size int, namespaces ...string) *harness.ControlPlane {
+	return startIPPoolSchedulerWith(t, ippoolBinds, size, namespaces...)
+}
+
+// startIPPoolSchedulerWith is startIPPoolScheduler with the profile's plugins given.
+func startIPPoolSchedulerWith(t *testing.T, plugins string, size int, namespaces ...string) *harness.ControlPlane {
 	t.Helper()
 	cp := harness.Start(t)
 	cp.CreateNodes(t, harness.TwoDatacenters(3))
@@ -48,7 +61,7 @@ func startIPPoolScheduler(t *testing.T, size int, namespaces ...string) *harness
 			t.Fatal(err)
 		}
 	}
-	cp.StartScheduler(t, harness.SchedulerConfig(ippoolScheduler, "plugins:\n  multiPoint:\n    enabled:\n    - name: IPPool\n"),
+	cp.StartScheduler(t, harness.SchedulerConfig(ippoolScheduler, plugins),
 		app.WithPlugin(ippool.Name, ippool.New))
 	return cp
 }
@@ -115,10 +128,52 @@ func checkClaimsMatchPods(t *testing.T, cp *harness.ControlPlane, ns string) (bo
 
 // TestIPPoolRaceForLastIPs: 50 pods race for the 10 free IPs of pool-a: exactly 10 bind (all in
 // dc-a, each with its own claim), 40 stay Pending with the pool named; freeing 5 IPs lets exactly 5
-// more bind within seconds.
+// more bind within seconds. Both ways of writing the claims: at Bind (IPPool binds; the scheduler
+// then never patches a pod's nominatedNodeName) and at PreBind (it does, before every binding).
 func TestIPPoolRaceForLastIPs(t *testing.T) {
-	cp := startIPPoolScheduler(t, 10, "shop")
+	for _, tc := range []struct {
+		name, plugins string
+		nominates     bool
+	}{{"IPPoolBinds", ippoolBinds, false}, {"PreBind", ippoolPreBind, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			nominated := testIPPoolRaceForLastIPs(t, tc.plugins)
+			t.Logf("%d pod updates set status.nominatedNodeName", nominated)
+			if (nominated > 0) != tc.nominates {
+				t.Errorf("%d pod updates set status.nominatedNodeName; want some: %v", nominated, tc.nominates)
+			}
+		})
+	}
+}
+
+// watchNominations counts the pod updates in ns that set status.nominatedNodeName (the scheduler
+// does so before a PreBind with work) until the test ends; the result is read after stop.
+func watchNominations(t *testing.T, cp *harness.ControlPlane, ns string) (stop func() int) {
+	t.Helper()
+	w, err := cp.Kube.CoreV1().Pods(ns).Watch(cp.Ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int)
+	go func() {
+		n := 0
+		for ev := range w.ResultChan() {
+			if p, ok := ev.Object.(*v1.Pod); ok && p.Status.NominatedNodeName != "" {
+				n++
+			}
+		}
+		done <- n
+	}()
+	return func() int {
+		w.Stop()
+		return <-done
+	}
+}
+
+func testIPPoolRaceForLastIPs(t *testing.T, plugins string) (nominated int) {
+	cp := startIPPoolSchedulerWith(t, plugins, 10, "shop")
 	const ns = "shop"
+	stop := watchNominations(t, cp, ns)
+	defer func() { nominated = stop() }()
 	for i := 0; i < 50; i++ {
 		if _, err := cp.Kube.CoreV1().Pods(ns).Create(cp.Ctx, ipPoolPod(ns, fmt.Sprintf("race-%02d", i), "pool-a"), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -187,6 +242,7 @@ func TestIPPoolRaceForLastIPs(t *testing.T) {
 	if got := checkClaimsMatchPods(t, cp, ns); got != 10 {
 		t.Fatalf("%d pods bound after freeing 5 IPs, want 10", got)
 	}
+	return
 }
 
 // TestIPPoolStickyClaimKeepsPool: a StatefulSet pod holding a sticky claim in one pool, deleted,
