@@ -72,33 +72,67 @@ func startPods(t *testing.T, c *cluster, prefix string, n int, mutate func(pod *
 		return err == nil, err
 	})
 
-	w, err := c.kube.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
+	list, err := c.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Stop()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
 	var mu sync.Mutex
 	created := map[string]time.Time{}
 	ready := map[string]time.Duration{}
 	done := make(chan struct{})
+	// observe records the first time each pod is seen Ready; true once all n are.
+	observe := func(p *corev1.Pod) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if t0, ok := created[p.Name]; ok && podReady(p) {
+			if _, seen := ready[p.Name]; !seen {
+				ready[p.Name] = time.Since(t0)
+			}
+		}
+		return len(ready) == n
+	}
 	go func() {
 		defer close(done)
-		for ev := range w.ResultChan() {
-			p, ok := ev.Object.(*corev1.Pod)
-			if !ok || ev.Type == watch.Deleted || !podReady(p) {
+		// A watch can end early (a fresh apiserver closed it under this burst of creates): watch
+		// again from the last resourceVersion seen, so no transition is lost.
+		rv := list.ResourceVersion
+		for watchCtx.Err() == nil {
+			if rv == "" { // after a watch error: catch up with a list
+				l, err := c.kube.CoreV1().Pods(ns).List(watchCtx, metav1.ListOptions{})
+				if err != nil {
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				for i := range l.Items {
+					if observe(&l.Items[i]) {
+						return
+					}
+				}
+				rv = l.ResourceVersion
+			}
+			w, err := c.kube.CoreV1().Pods(ns).Watch(watchCtx, metav1.ListOptions{ResourceVersion: rv})
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
 				continue
 			}
-			mu.Lock()
-			if t0, ok := created[p.Name]; ok {
-				if _, seen := ready[p.Name]; !seen {
-					ready[p.Name] = time.Since(t0)
+			for ev := range w.ResultChan() {
+				if ev.Type == watch.Error {
+					rv = "" // e.g. too old a resourceVersion: list again
+					continue
+				}
+				p, ok := ev.Object.(*corev1.Pod)
+				if !ok {
+					continue
+				}
+				rv = p.ResourceVersion
+				if ev.Type != watch.Deleted && observe(p) {
+					w.Stop()
+					return
 				}
 			}
-			finished := len(ready) == n
-			mu.Unlock()
-			if finished {
-				return
-			}
+			w.Stop()
 		}
 	}()
 
