@@ -226,9 +226,17 @@ func (e *cniEnv) underlay() {
 	for _, h := range e.hosts {
 		ul := fmt.Sprintf("%s-u%d", e.id, h.idx)
 		sh(tb, "ip", "link", "set", ul, "netns", h.NS)
+		// br-phy gets a MAC of its own (the veth's with another first octet): with the veth's, the
+		// kernel would also take every frame for the host off the veth itself, and each packet
+		// (tunnel packets included) would arrive twice.
 		mac := strings.TrimSpace(sh(tb, "ip", "netns", "exec", h.NS, "cat", "/sys/class/net/"+ul+"/address"))
+		first := "0a"
+		if strings.HasPrefix(mac, "0a:") {
+			first = "0e"
+		}
+		_, rest, _ := strings.Cut(mac, ":")
 		v := []string{"ovs-vsctl", "--db=" + h.OVS.DB()}
-		sh(tb, append(v, "add-br", "br-phy", "--", "set", "bridge", "br-phy", "datapath_type=netdev", "fail-mode=standalone", "other_config:hwaddr="+mac)...)
+		sh(tb, append(v, "add-br", "br-phy", "--", "set", "bridge", "br-phy", "datapath_type=netdev", "fail-mode=standalone", "other_config:hwaddr="+first+":"+rest)...)
 		sh(tb, append(v, "add-port", "br-phy", ul)...)
 		sh(tb, "ip", "-n", h.NS, "link", "set", ul, "up")
 		sh(tb, "ip", "-n", h.NS, "addr", "add", h.IP+"/24", "dev", "br-phy")
