@@ -79,7 +79,6 @@ func checkStickyMove(t *testing.T, c *cluster, nodes map[string]string) {
 			other = nodes["dc-a"]
 		}
 		setUnschedulable(t, c, host, true)
-		t.Cleanup(func() { setUnschedulable(t, c, host, false) })
 		// kubectl drain: cordon, then evict (the eviction API honours PodDisruptionBudgets).
 		ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: demoNS}}
 		if err := pods.EvictV1(ctx, ev); err != nil {
@@ -123,6 +122,7 @@ func checkStickyMove(t *testing.T, c *cluster, nodes map[string]string) {
 			return true, nil
 		})
 	})
+	// Uncordon whatever the drain subtest did (it may have stopped half-way).
 	setUnschedulable(t, c, nodes["dc-a"], false)
 	setUnschedulable(t, c, nodes["dc-b"], false)
 	t.Run("after the uncordon the controller restores the 2/2 spread", func(t *testing.T) {
