@@ -16,22 +16,50 @@ const maxCachedGroups = 256
 // nodeCount is what one node contributes to a group, valid for one NodeInfo generation (which
 // changes whenever the node's pods or the Node object change).
 type nodeCount struct {
+	// ni is the snapshot's entry the count was read from. The scheduler's snapshot keeps one
+	// NodeInfo per node for the node's lifetime and updates it in place with a new generation, so
+	// the same entry at the same generation means nothing changed.
+	ni         fwk.NodeInfo
 	generation int64
 	datacenter string
 	usable     bool
 	byRevision map[string]int // non-terminating pods of the group per revision; nil if none
-	cycle      uint64
 }
 
-// groupCounts caches every node's contribution to one group.
+// groupCounts caches every node's contribution to one group, position by position in the
+// snapshot's node list, and keeps their sums, so counting a group costs one pointer and one
+// generation comparison per node plus a re-read of the nodes that changed.
 type groupCounts struct {
-	nodes    map[string]*nodeCount
+	entries  []nodeCount
+	usable   map[string]int            // usable nodes per datacenter
+	pods     map[string]map[string]int // revision -> datacenter -> pods
 	lastUsed uint64
 }
 
-// countCache makes counting a group O(nodes) map lookups instead of a walk over every pod: a
-// node is re-read only when its generation moved since the group was last counted, which for a
-// stream of pods of one group is the node that got the previous pod.
+func newGroupCounts(nodes int) *groupCounts {
+	return &groupCounts{entries: make([]nodeCount, 0, nodes), usable: map[string]int{}, pods: map[string]map[string]int{}}
+}
+
+// apply adds (sign 1) or removes (sign -1) one node's contribution to the sums.
+func (gc *groupCounts) apply(nc *nodeCount, sign int) {
+	if nc.datacenter == "" {
+		return
+	}
+	if nc.usable {
+		gc.usable[nc.datacenter] += sign
+	}
+	for rev, n := range nc.byRevision {
+		byDC := gc.pods[rev]
+		if byDC == nil {
+			byDC = map[string]int{}
+			gc.pods[rev] = byDC
+		}
+		byDC[nc.datacenter] += sign * n
+	}
+}
+
+// countCache makes counting a group cheap for a stream of its pods: between two of them only the
+// node that got the previous pod has changed, and only that node is read again.
 type countCache struct {
 	mu     sync.Mutex
 	cycle  uint64
@@ -51,34 +79,39 @@ func (c *countCache) count(g *dcrule.Group, nodes []fwk.NodeInfo, args config.Du
 	gc := c.groups[key]
 	if gc == nil {
 		c.evictIfFull()
-		gc = &groupCounts{nodes: make(map[string]*nodeCount, len(nodes))}
+		gc = newGroupCounts(len(nodes))
 		c.groups[key] = gc
 	}
 	gc.lastUsed = c.cycle
 	health := dcrule.NewHealth(args.TopologyKey, args.Datacenters)
-	counts := dcrule.NewCounts()
-	for _, ni := range nodes {
-		node := ni.Node()
-		if node == nil {
+	for i, ni := range nodes {
+		if i == len(gc.entries) {
+			gc.entries = append(gc.entries, nodeCount{})
+		}
+		e := &gc.entries[i]
+		if e.ni == ni && e.generation == ni.GetGeneration() {
 			continue
 		}
-		nc := gc.nodes[node.Name]
-		if nc == nil || nc.generation != ni.GetGeneration() {
-			nc = readNode(g, ni, health)
-			gc.nodes[node.Name] = nc
-		}
-		nc.cycle = c.cycle
-		if nc.usable {
-			health.MarkUp(nc.datacenter)
-		}
-		for rev, n := range nc.byRevision {
-			counts.Add(rev, nc.datacenter, n)
+		gc.apply(e, -1)
+		*e = readNode(g, ni, health)
+		gc.apply(e, 1)
+	}
+	for i := len(nodes); i < len(gc.entries); i++ { // nodes were removed
+		gc.apply(&gc.entries[i], -1)
+		gc.entries[i] = nodeCount{}
+	}
+	gc.entries = gc.entries[:len(nodes)]
+
+	for dc, n := range gc.usable {
+		if n > 0 {
+			health.MarkUp(dc)
 		}
 	}
-	if len(gc.nodes) > len(nodes) { // nodes were removed
-		for name, nc := range gc.nodes {
-			if nc.cycle != c.cycle {
-				delete(gc.nodes, name)
+	counts := dcrule.NewCounts()
+	for rev, byDC := range gc.pods {
+		for dc, n := range byDC {
+			if n != 0 {
+				counts.Add(rev, dc, n)
 			}
 		}
 	}
@@ -86,10 +119,10 @@ func (c *countCache) count(g *dcrule.Group, nodes []fwk.NodeInfo, args config.Du
 }
 
 // readNode computes a node's contribution to the group from its NodeInfo.
-func readNode(g *dcrule.Group, ni fwk.NodeInfo, h *dcrule.Health) *nodeCount {
+func readNode(g *dcrule.Group, ni fwk.NodeInfo, h *dcrule.Health) nodeCount {
+	nc := nodeCount{ni: ni, generation: ni.GetGeneration()}
 	node := ni.Node()
-	nc := &nodeCount{generation: ni.GetGeneration(), datacenter: h.Datacenter(node)}
-	if nc.datacenter == "" {
+	if nc.datacenter = h.Datacenter(node); nc.datacenter == "" {
 		return nc
 	}
 	nc.usable = dcrule.NodeUsable(node)

@@ -381,12 +381,61 @@ func TestCountCacheFollowsNodeChanges(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "dc-a=0, dc-b=1"},
+		{"a pod bound in dc-a", func() { nodes[1].(*framework.NodeInfo).AddPod(newPod("e3", inRS(rsNew), on("dc-a-1"))) }, "dc-a=1, dc-b=1"},
+		{"the node list comes in another order", func() { nodes = []fwk.NodeInfo{nodes[3], nodes[1], nodes[2], nodes[0]} }, "dc-a=1, dc-b=1"},
+		{"the node with the dc-a pod moves to dc-b", func() {
+			ni := nodes[1].(*framework.NodeInfo)
+			n := ni.Node().DeepCopy()
+			n.Labels[v1alpha1.DefaultDatacenterLabel] = "dc-b"
+			ni.SetNode(n)
+		}, "dc-a=0, dc-b=2"},
+		{"that node leaves the list", func() { nodes = []fwk.NodeInfo{nodes[0], nodes[2], nodes[3]} }, "dc-a=0, dc-b=1"},
+		{"every node leaves", func() { nodes = nil }, "dc-a=0, dc-b=0"},
 	}
 	for _, step := range steps {
 		step.change()
 		_, counts := p.counts.count(g, nodes, p.args)
 		if got := dcrule.Describe(counts.Total, p.args.Datacenters); got != step.want {
 			t.Errorf("%s: counts %s, want %s", step.name, got, step.want)
+		}
+	}
+}
+
+// TestCountCacheFollowsHealth: the datacenters' health comes from the same cached entries; a
+// cordoned or removed node must stop counting as usable at the next count.
+func TestCountCacheFollowsHealth(t *testing.T) {
+	p := newTestPlugin(t, config.OutageHold)
+	pending := newPod("p", inRS(rsNew))
+	nodes := cluster(nil, nil)
+	p.nodeInfos = snapshotOf(nodes)
+	g, err := p.groupOf(pending)
+	if err != nil || g == nil {
+		t.Fatalf("group: %v %v", g, err)
+	}
+	cordon := func(i int) func() {
+		return func() {
+			ni := nodes[i].(*framework.NodeInfo)
+			n := ni.Node().DeepCopy()
+			cordoned(n)
+			ni.SetNode(n)
+		}
+	}
+	steps := []struct {
+		name     string
+		change   func()
+		upA, upB bool
+	}{
+		{"all nodes usable", func() {}, true, true},
+		{"one dc-b node cordoned", cordon(2), true, true},
+		{"both dc-b nodes cordoned", cordon(3), true, false},
+		{"one dc-a node removed", func() { nodes = nodes[1:] }, true, false},
+		{"the other dc-a node removed", func() { nodes = nodes[1:] }, false, false},
+	}
+	for _, step := range steps {
+		step.change()
+		h, _ := p.counts.count(g, nodes, p.args)
+		if h.Up("dc-a") != step.upA || h.Up("dc-b") != step.upB {
+			t.Errorf("%s: up dc-a %v dc-b %v, want %v %v", step.name, h.Up("dc-a"), h.Up("dc-b"), step.upA, step.upB)
 		}
 	}
 }
