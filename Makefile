@@ -84,10 +84,10 @@ e2e: ## end-to-end tests on the local cluster (root, else they skip; reuse a run
 	ECLOUD_E2E=1 $(GO) test -count=1 -v -timeout 60m ./test/e2e/
 
 .PHONY: bench-e2e
-bench-e2e: ## 100 pods at once on the local cluster: create->Ready p50/p99 (root; RESULT lines last)
+bench-e2e: ## 100 pods at once on the local cluster: create->scheduled/sandbox/running/Ready p50/p99, host network vs ecloud (root; RESULT lines last)
 	@mkdir -p _out; ECLOUD_E2E=1 ECLOUD_E2E_BENCH=1 $(GO) test -count=1 -v -timeout 60m -run TestBenchPodStartup ./test/e2e/ \
 		>_out/bench-e2e.log 2>&1 || { tail -40 _out/bench-e2e.log; exit 1; }; \
-	grep -E 'pods Ready in|SKIP|skip' _out/bench-e2e.log || true; grep '^RESULT' _out/bench-e2e.log || true
+	grep -E 'pods Ready in|^stage |SKIP|skip' _out/bench-e2e.log || true; grep '^RESULT' _out/bench-e2e.log || true
 
 .PHONY: kube-binaries
 kube-binaries: ## build kube-*, kubelet, kubectl, etcd and the CNI reference plugins into bin/ (incremental)
