@@ -66,7 +66,7 @@ bench-cni: deps ## CNI ADD/DEL latency (real plugin, netd, OVS userspace datapat
 	@grep -E '^(cni phase|cni cpu|RESULT) ' $(BIN)/bench-cni.log
 
 .PHONY: bench-ipam
-bench-ipam: ## IPAM allocate+release through the real apiserver (concurrency 1/16/64, 100 workloads x 10 pods)
+bench-ipam: ## IPAM allocate+release through the real apiserver (concurrency 1/16/64, 100 workloads x 10 pods, open loop at 500/s)
 	@out=$$(mktemp); \
 	$(GO) test -run '^$$' -bench '^BenchmarkIPAM$$' -benchtime=1x -timeout 20m ./test/integration 2>/dev/null | tee $$out | grep -E '^(Benchmark|ipam |ok|FAIL|---)'; \
 	rc=$${PIPESTATUS[0]}; grep '^RESULT' $$out; rm -f $$out; exit $$rc
