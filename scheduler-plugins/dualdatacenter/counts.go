@@ -46,15 +46,23 @@ func (gc *groupCounts) apply(nc *nodeCount, sign int) {
 		return
 	}
 	if nc.usable {
-		gc.usable[nc.datacenter] += sign
+		if gc.usable[nc.datacenter] += sign; gc.usable[nc.datacenter] == 0 {
+			delete(gc.usable, nc.datacenter)
+		}
 	}
+	// Sums that reach zero are dropped, so the revisions of finished rollouts do not pile up.
 	for rev, n := range nc.byRevision {
 		byDC := gc.pods[rev]
 		if byDC == nil {
 			byDC = map[string]int{}
 			gc.pods[rev] = byDC
 		}
-		byDC[nc.datacenter] += sign * n
+		if byDC[nc.datacenter] += sign * n; byDC[nc.datacenter] == 0 {
+			delete(byDC, nc.datacenter)
+		}
+		if len(byDC) == 0 {
+			delete(gc.pods, rev)
+		}
 	}
 }
 
@@ -102,17 +110,13 @@ func (c *countCache) count(g *dcrule.Group, nodes []fwk.NodeInfo, args config.Du
 	}
 	gc.entries = gc.entries[:len(nodes)]
 
-	for dc, n := range gc.usable {
-		if n > 0 {
-			health.MarkUp(dc)
-		}
+	for dc := range gc.usable {
+		health.MarkUp(dc)
 	}
 	counts := dcrule.NewCounts()
 	for rev, byDC := range gc.pods {
 		for dc, n := range byDC {
-			if n != 0 {
-				counts.Add(rev, dc, n)
-			}
+			counts.Add(rev, dc, n)
 		}
 	}
 	return health, counts
