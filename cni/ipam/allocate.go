@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
@@ -290,7 +289,7 @@ func sameOwner(c *v1alpha1.IPClaim, in Intent) bool {
 // existingClaim finds the claim the pod already has: for a sticky pod its identity's sticky claim,
 // for an ephemeral pod the claim of this pod instance (UID). With live set, for a sticky pod the
 // informer does not show a claim for, or after a create of unknown outcome for this pod, the
-// apiserver is asked (a list by LabelOwner), so a claim made a moment ago by another process (or
+// apiserver is asked (a list by owner fields), so a claim made a moment ago by another process (or
 // by a create whose answer was lost) is not missed.
 func (a *Allocator) existingClaim(ctx context.Context, pod *corev1.Pod, in Intent, live bool) (*v1alpha1.IPClaim, error) {
 	owner := OwnerKey(pod.Namespace, pod.Name)
@@ -300,8 +299,7 @@ func (a *Allocator) existingClaim(ctx context.Context, pod *corev1.Pod, in Inten
 	if !live && in.Mode != v1alpha1.ModeSticky && !a.isUncertain(owner) {
 		return nil, nil
 	}
-	sel := labels.SelectorFromSet(labels.Set{LabelOwner: OwnerHash(pod.Namespace, pod.Name)}).String()
-	list, err := a.cfg.Claims.List(ctx, metav1.ListOptions{LabelSelector: sel})
+	list, err := a.cfg.Claims.List(ctx, metav1.ListOptions{FieldSelector: OwnerSelector(pod.Namespace, pod.Name)})
 	if err != nil {
 		return nil, fmt.Errorf("ipam: list claims of pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}

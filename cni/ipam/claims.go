@@ -2,22 +2,22 @@ package ipam
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
 )
 
-// Labels ipam puts on every claim, for server-side selection.
+// Selectable fields of IPClaim (the CRD's selectableFields), for server-side selection: claims
+// carry no labels.
 const (
-	// LabelOwner holds OwnerHash(namespace, podName) of the claim's owner.
-	LabelOwner = "network.ecloud.io/owner"
-	// LabelPool holds the claim's pool (when the name fits a label value).
-	LabelPool = "network.ecloud.io/pool"
+	FieldPool           = "spec.pool"
+	FieldOwnerNamespace = "spec.owner.namespace"
+	FieldOwnerPodName   = "spec.owner.podName"
+	FieldNode           = "status.node"
 )
 
 // Claim informer indexes that ipam adds (ClaimIndexers) and that controllers may query.
@@ -45,10 +45,10 @@ func OwnerKey(namespace, podName string) string { return namespace + "/" + podNa
 // WorkloadKey is "namespace/kind/name" of a workload.
 func WorkloadKey(namespace, kind, name string) string { return namespace + "/" + kind + "/" + name }
 
-// OwnerHash is the value of LabelOwner for a pod identity (names can exceed a label's 63 bytes).
-func OwnerHash(namespace, podName string) string {
-	h := sha256.Sum256([]byte(OwnerKey(namespace, podName)))
-	return hex.EncodeToString(h[:20])
+// OwnerSelector is the field selector for the claims of a pod identity, for a List on the
+// apiserver.
+func OwnerSelector(namespace, podName string) string {
+	return fields.SelectorFromSet(fields.Set{FieldOwnerNamespace: namespace, FieldOwnerPodName: podName}).String()
 }
 
 // ClaimIndexers are the indexes the allocator and the controllers use; New adds them to the claim
@@ -98,17 +98,11 @@ func ClaimsByIndex(inf cache.SharedIndexInformer, index, key string) []*v1alpha1
 // newClaim builds the claim object for ip of pool for the pod described by intent.
 func newClaim(ip, pool string, in Intent, st v1alpha1.IPClaimStatus) *v1alpha1.IPClaim {
 	c := &v1alpha1.IPClaim{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:   v1alpha1.ClaimName(ip),
-			Labels: map[string]string{LabelOwner: OwnerHash(in.Owner.Namespace, in.Owner.PodName)},
-		},
+		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.ClaimName(ip)},
 		Spec: v1alpha1.IPClaimSpec{
 			Pool: pool, IP: ip, Owner: in.Owner, Mode: in.Mode, ReleasePolicy: in.Release,
 		},
 		Status: st,
-	}
-	if len(pool) <= 63 {
-		c.Labels[LabelPool] = pool
 	}
 	return c
 }

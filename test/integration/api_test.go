@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
+	"github.com/ecloud-io/ecloud/cni/ipam"
 	"github.com/ecloud-io/ecloud/test/harness"
 )
 
@@ -230,5 +231,63 @@ func TestAPIPrinterColumns(t *testing.T) {
 				t.Fatalf("row = %v, want prefix %v", row, tc.wantRow)
 			}
 		})
+	}
+}
+
+// TestAPIClaimFieldSelectors checks the selectable fields claims are found by (they carry no
+// labels): the owner's namespace and pod name (ipam.OwnerSelector, what the allocator and the
+// release controller ask the apiserver), the pool and the node.
+func TestAPIClaimFieldSelectors(t *testing.T) {
+	cp := harness.Start(t)
+	ctx := cp.Ctx
+	claim := func(ip, ns, pod, pool, node string) *v1alpha1.IPClaim {
+		c := validClaim(ip)
+		c.Spec.Owner = v1alpha1.ClaimOwner{Namespace: ns, PodName: pod, Kind: "Pod"}
+		c.Spec.Mode, c.Spec.ReleasePolicy = v1alpha1.ModeEphemeral, v1alpha1.ReleaseOnDelete
+		c.Spec.Pool, c.Status.Node = pool, node
+		return c
+	}
+	for _, c := range []*v1alpha1.IPClaim{
+		claim("10.16.0.10", "shop", "web-1", "pool-a", "n1"),
+		claim("10.16.0.11", "shop", "web-2", "pool-a", "n2"),
+		claim("10.16.0.12", "shop-2", "web-1", "pool-b", "n1"),
+		// A released claim of the same pod identity (a sticky pod's old IP being given back).
+		claim("10.16.0.13", "shop", "web-1", "pool-b", "n2"),
+	} {
+		if _, err := cp.Ecloud.IPClaims().Create(ctx, c, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if len(c.Labels) != 0 {
+			t.Fatalf("claim %s has labels %v", c.Name, c.Labels)
+		}
+	}
+	cases := []struct {
+		selector string
+		want     []string
+	}{
+		{ipam.OwnerSelector("shop", "web-1"), []string{"10.16.0.10", "10.16.0.13"}},
+		{ipam.OwnerSelector("shop-2", "web-1"), []string{"10.16.0.12"}},
+		{ipam.OwnerSelector("shop", "web-9"), nil},
+		{ipam.FieldPool + "=pool-a", []string{"10.16.0.10", "10.16.0.11"}},
+		{ipam.FieldNode + "=n1", []string{"10.16.0.10", "10.16.0.12"}},
+		{ipam.FieldNode + "=n2," + ipam.FieldPool + "=pool-b", []string{"10.16.0.13"}},
+	}
+	for _, tc := range cases {
+		list, err := cp.Ecloud.IPClaims().List(ctx, metav1.ListOptions{FieldSelector: tc.selector})
+		if err != nil {
+			t.Fatalf("list --field-selector %s: %v", tc.selector, err)
+		}
+		var got []string
+		for _, c := range list.Items {
+			got = append(got, c.Name)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("list --field-selector %s = %v, want %v", tc.selector, got, tc.want)
+		}
+	}
+	// A field that is not selectable is refused, naming it.
+	if _, err := cp.Ecloud.IPClaims().List(ctx, metav1.ListOptions{FieldSelector: "spec.mode=Sticky"}); err == nil || !strings.Contains(err.Error(), "spec.mode") {
+		t.Fatalf("list --field-selector spec.mode=Sticky: want an error naming the field, got %v", err)
 	}
 }

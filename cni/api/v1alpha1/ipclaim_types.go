@@ -10,7 +10,10 @@ import (
 // IPClaim records that one IP is held. There is exactly one claim per allocated IP cluster-wide:
 // the claim's name is the IP itself (IPv6 with ':' written as '-'), so a second claim for the
 // same IP is rejected by the apiserver with AlreadyExists. IPClaim has no status subresource on
-// purpose: allocating is a single create call that carries phase, node and pod UID.
+// purpose: allocating is a single create call that carries phase, node and pod UID. Claims carry
+// no labels: spec.pool, spec.owner.namespace, spec.owner.podName and status.node are selectable
+// fields (`kubectl get ipclaims --field-selector spec.owner.namespace=shop,spec.owner.podName=db-0`),
+// which keeps the write of every claim smaller.
 //
 // +genclient
 // +genclient:nonNamespaced
@@ -25,6 +28,10 @@ import (
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.status.node`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:selectablefield:JSONPath=`.spec.pool`
+// +kubebuilder:selectablefield:JSONPath=`.spec.owner.namespace`
+// +kubebuilder:selectablefield:JSONPath=`.spec.owner.podName`
+// +kubebuilder:selectablefield:JSONPath=`.status.node`
 // +kubebuilder:validation:XValidation:rule="!isIP(self.spec.ip) || self.metadata.name == self.spec.ip.replace(':', '-')",message="metadata.name must be spec.ip (with ':' written as '-')"
 type IPClaim struct {
 	metav1.TypeMeta   `json:",inline"`

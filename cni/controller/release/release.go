@@ -18,7 +18,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	appsinformers "k8s.io/client-go/informers/apps/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
@@ -178,8 +177,7 @@ func (c *Controller) observe(cl *v1alpha1.IPClaim) (ipam.Observation, error) {
 func Confirm(ctx context.Context, kube kubernetes.Interface, claims ipam.ClaimClient, cl *v1alpha1.IPClaim, o ipam.Observation) (ipam.Verdict, error) {
 	ow := cl.Spec.Owner
 	if ipam.Duplicate(cl, o.Siblings) {
-		sel := labels.SelectorFromSet(labels.Set{ipam.LabelOwner: ipam.OwnerHash(ow.Namespace, ow.PodName)}).String()
-		list, err := claims.List(ctx, metav1.ListOptions{LabelSelector: sel})
+		list, err := claims.List(ctx, metav1.ListOptions{FieldSelector: ipam.OwnerSelector(ow.Namespace, ow.PodName)})
 		if err != nil {
 			return ipam.Verdict{}, fmt.Errorf("confirm claims of %s/%s: %w", ow.Namespace, ow.PodName, err)
 		}
