@@ -97,12 +97,11 @@ func ClaimsByIndex(inf cache.SharedIndexInformer, index, key string) []*v1alpha1
 
 // newClaim builds the claim object for ip of pool for the pod described by intent.
 func newClaim(ip, pool string, in Intent, st v1alpha1.IPClaimStatus) *v1alpha1.IPClaim {
-	c := &v1alpha1.IPClaim{
+	return &v1alpha1.IPClaim{
 		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.ClaimName(ip)},
 		Spec: v1alpha1.IPClaimSpec{
 			Pool: pool, IP: ip, Owner: in.Owner, Mode: in.Mode, ReleasePolicy: in.Release,
 		},
 		Status: st,
 	}
-	return c
 }

@@ -251,14 +251,15 @@ func TestAPIClaimFieldSelectors(t *testing.T) {
 		claim("10.16.0.10", "shop", "web-1", "pool-a", "n1"),
 		claim("10.16.0.11", "shop", "web-2", "pool-a", "n2"),
 		claim("10.16.0.12", "shop-2", "web-1", "pool-b", "n1"),
-		// A released claim of the same pod identity (a sticky pod's old IP being given back).
+		// A second claim of the same pod identity (as while a sticky pod's old IP is given back).
 		claim("10.16.0.13", "shop", "web-1", "pool-b", "n2"),
 	} {
-		if _, err := cp.Ecloud.IPClaims().Create(ctx, c, metav1.CreateOptions{}); err != nil {
+		created, err := cp.Ecloud.IPClaims().Create(ctx, c, metav1.CreateOptions{})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if len(c.Labels) != 0 {
-			t.Fatalf("claim %s has labels %v", c.Name, c.Labels)
+		if len(created.Labels) != 0 {
+			t.Fatalf("claim %s has labels %v", created.Name, created.Labels)
 		}
 	}
 	cases := []struct {
