@@ -1,3 +1,6 @@
+// Package manifests_test checks the kustomize manifests of this directory as a cluster would take
+// them: every entry point builds, the install lands in kube-system with least-privilege RBAC, the
+// scheduler configuration enables ecloud's plugins, and every container flag exists in its binary.
 package manifests_test
 
 import (

@@ -1,6 +1,7 @@
-// Package rdt puts pods that ask for an RDT class (rdt.resources.beta.kubernetes.io/pod and
-// .../container.<name>) into that goresctrl class, thread by thread, keeps reconciling new threads,
-// and exports per-pod LLC occupancy and memory bandwidth from monitoring groups.
+// Package rdt puts pods that ask for an RDT class (annotations rdt.resources.beta.kubernetes.io/pod
+// and rdt.resources.beta.kubernetes.io/container.<name>) into that goresctrl class, thread by
+// thread, keeps reconciling new threads, and exports per-pod LLC occupancy and memory bandwidth
+// from monitoring groups.
 package rdt
 
 import (

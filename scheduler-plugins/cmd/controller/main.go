@@ -1,5 +1,5 @@
-// Command controller runs ecloud's scheduler-side controllers (today: deletion cost and
-// post-outage rebalancing for the DualDatacenter rule) with leader election, /healthz and /metrics.
+// Command controller runs ecloud's scheduler-side controller (deletion cost and post-outage
+// rebalancing for the DualDatacenter rule) with leader election, /healthz and /metrics.
 package main
 
 import (
