@@ -15,8 +15,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -170,16 +168,13 @@ func TestLocalCluster(t *testing.T) {
 	t.Run("ecloud examples", func(t *testing.T) { checkExamples(t, c) })
 	t.Run("node agent", func(t *testing.T) { checkNodeAgentSamples(t, c) })
 	t.Run("sticky IP follows its pod", func(t *testing.T) { checkStickyMove(t, c, nodes) })
-	t.Run("deleting everything leaves nothing behind", func(t *testing.T) {
-		checkNothingLeftBehind(t, c, demoNS, ns)
-		if !c.startedHere {
-			// A cluster this test reused keeps its demo.
-			if out, err := exec.Command(filepath.Join(c.root, "bin", "kubectl"), "--kubeconfig", filepath.Join(c.workdir, "kubeconfig"),
-				"apply", "--server-side", "-k", filepath.Join(c.root, "manifests", "examples")).CombinedOutput(); err != nil {
-				t.Errorf("re-apply manifests/examples: %v\n%s", err, out)
-			}
-		}
-	})
+	t.Run("deleting everything leaves nothing behind", func(t *testing.T) { checkNothingLeftBehind(t, c, demoNS, ns) })
+	if t.Failed() {
+		return
+	}
+	// Last, as it removes ecloud: uninstall and install again with the commands of
+	// docs/install.md, which end with the demo applied again (a reused cluster keeps its demo).
+	t.Run("uninstall and install as docs/install.md says", func(t *testing.T) { checkInstallFromDocs(t, c) })
 }
 
 // fetchFrom asks the test workload in pod ns/from (through the apiserver's pod proxy) to GET url,
