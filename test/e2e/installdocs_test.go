@@ -32,7 +32,8 @@ type docBlock struct {
 	script  string
 }
 
-// installBlocks returns the shell blocks of the named sections of docs/install.md, in file order.
+// installBlocks returns the shell blocks of the named sections of docs/install.md, section by
+// section in the order given, each section's blocks in file order.
 func installBlocks(t *testing.T, path string, sections []string) []docBlock {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -63,12 +64,19 @@ func installBlocks(t *testing.T, path string, sections []string) []docBlock {
 			body = append(body, l)
 		}
 	}
+	// In the order of sections (the page has Install before Uninstall).
+	var ordered []docBlock
 	for _, s := range sections {
 		if !found[s] {
 			t.Fatalf("%s has no ```sh block under \"## %s\": the e2e follows that section", path, s)
 		}
+		for _, b := range blocks {
+			if b.section == s {
+				ordered = append(ordered, b)
+			}
+		}
 	}
-	return blocks
+	return ordered
 }
 
 // checkInstallFromDocs removes ecloud from the cluster and installs it again by running the
@@ -85,7 +93,7 @@ func checkInstallFromDocs(t *testing.T, c *cluster) {
 		if b.onNodes {
 			for _, h := range []string{"a", "b"} {
 				if out, err := c.inHost(h, "bash", "-euo", "pipefail", "-c", b.script); err != nil {
-					t.Fatalf("%s, block %d on host %s:\n%s\n%v\n%s", installDoc, i+1, h, b.script, err, out)
+					t.Fatalf("%s, section %s, block %d on host %s:\n%s\n%v\n%s", installDoc, b.section, i+1, h, b.script, err, out)
 				}
 			}
 		} else {
