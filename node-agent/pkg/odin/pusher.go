@@ -50,6 +50,10 @@ func New(cfg config.Odin, step time.Duration, clk clock.Clock) (*Pusher, error) 
 	p := &Pusher{cfg: cfg, step: int64(step / time.Second), clock: clk, wake: make(chan struct{}, 1),
 		client: &http.Client{Timeout: cfg.Timeout}}
 	p.gzip.Store(cfg.Gzip)
+	// Every outcome has a series from the start, so a query over them sees 0 rather than nothing.
+	for _, outcome := range []string{"sent", "invalid", "rejected", "spool_dropped"} {
+		agentmetrics.OdinItems.WithLabelValues(outcome).Add(0)
+	}
 	if cfg.PasswordFile != "" {
 		b, err := os.ReadFile(cfg.PasswordFile)
 		if err != nil {
