@@ -119,9 +119,11 @@ func checkNodeAgentSamples(t *testing.T, c *cluster) {
 				}
 			}
 		}
-		if got := len(odin.Items()); float64(got) < sent || sent == 0 {
+		got := len(odin.Items())
+		if float64(got) < sent || sent == 0 {
 			t.Errorf("the receiver holds %d valid items, the agents count %v sent", got, sent)
 		}
+		t.Logf("the receiver holds %d valid items (%d invalid), the agents count %v sent", got, odin.Invalid(), sent)
 		if enc := odin.LastHeader().Get("Content-Encoding"); enc != "" {
 			t.Errorf("the agents pushed with Content-Encoding %q, want plain JSON by default", enc)
 		}
