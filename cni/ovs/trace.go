@@ -43,4 +43,3 @@ func (x *Exec) appctlTarget() string {
 }
 
 func exists(path string) bool { _, err := os.Stat(path); return err == nil }
-
