@@ -19,7 +19,7 @@ import (
 )
 
 // kubectlEcloud runs `kubectl ecloud ARGS` as a user would: bin/kubectl finds the plugin
-// bin/kubectl-ecloud (make build) on the PATH.
+// bin/kubectl-ecloud (make build) on the PATH and hands it every flag after the plugin's name.
 func kubectlEcloud(t *testing.T, c *cluster, args ...string) ([]byte, error) {
 	t.Helper()
 	bin := filepath.Join(c.root, "bin")
@@ -28,7 +28,7 @@ func kubectlEcloud(t *testing.T, c *cluster, args ...string) ([]byte, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "kubectl"), append([]string{"--kubeconfig", filepath.Join(c.workdir, "kubeconfig"), "ecloud"}, args...)...)
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "kubectl"), append([]string{"ecloud", "--kubeconfig", filepath.Join(c.workdir, "kubeconfig")}, args...)...)
 	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
