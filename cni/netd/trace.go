@@ -130,7 +130,7 @@ func (d *Daemon) trace(ctx context.Context, req traceRequest) (*nodeapi.TraceRes
 	if err != nil {
 		return nil, http.StatusServiceUnavailable, fmt.Errorf("tracing %s on %s: %w", flow, d.cfg.Bridge, err)
 	}
-	res := ParseTrace(out, ports)
+	res := ParseTrace(out, d.cfg.Bridge, ports)
 	res.Node, res.Bridge, res.Flow = d.cfg.NodeName, d.cfg.Bridge, flow
 	res.Source, res.SourceIP, res.Destination = tracePort(*src), srcIP.String(), req.dst.String()
 	return res, http.StatusOK, nil
@@ -159,9 +159,10 @@ var (
 	traceOutput   = regexp.MustCompile(`^output:(\d+)$`)
 )
 
-// ParseTrace reads ofproto/trace output: the rules matched, their actions, and where the last
-// output action sends the packet (ports names it), or drop.
-func ParseTrace(out string, ports []ovs.Port) *nodeapi.TraceResult {
+// ParseTrace reads ofproto/trace output: the rules matched on bridge, their actions, and where
+// the last output action sends the packet (ports names it), or drop. Sections of other bridges
+// (the host's, after a tunnel's native routing) are left out.
+func ParseTrace(out, bridge string, ports []ovs.Port) *nodeapi.TraceResult {
 	res := &nodeapi.TraceResult{Output: out, Verdict: nodeapi.TraceDrop}
 	outPort := 0
 	inBridge := false
@@ -169,7 +170,7 @@ func ParseTrace(out string, ports []ovs.Port) *nodeapi.TraceResult {
 		trimmed := strings.TrimSpace(line)
 		switch {
 		case strings.HasPrefix(line, "bridge("):
-			inBridge = true
+			inBridge = line == fmt.Sprintf("bridge(%q)", bridge)
 		case strings.HasPrefix(line, "Datapath actions:"):
 			res.DatapathActions = strings.TrimSpace(strings.TrimPrefix(line, "Datapath actions:"))
 		case strings.HasPrefix(line, "Final flow:"), trimmed == "":

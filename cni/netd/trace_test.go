@@ -13,7 +13,8 @@ import (
 
 // The testdata/trace-*.txt files are the output of ovs-appctl ofproto/trace (Open vSwitch 3.1,
 // userspace datapath) on a bridge with netd's pipeline: pod port 5 (10.20.0.10), pod port 6
-// (10.20.0.11), tunnel port 7, gateway port 2.
+// (10.20.0.11), tunnel port 7, gateway port 2. trace-tunnel-underlay.txt adds the section of a
+// second bridge, as a trace of a tunnelled packet shows when the host routes it over a bridge.
 func TestParseTrace(t *testing.T) {
 	ports := []ovs.Port{
 		{Name: "veth-a", OFPort: 5, ExternalIDs: map[string]string{extRole: rolePod, extPodNS: "shop", extPodName: "a", extIP: "10.20.0.10"}},
@@ -27,6 +28,7 @@ func TestParseTrace(t *testing.T) {
 		lastMatch                         string
 	}{
 		{"tunnel", nodeapi.TraceTunnel, "ect12345678", "node-b", 2, "ip,reg0=0x64,reg1=0x1,nw_dst=10.21.0.10"},
+		{"tunnel-underlay", nodeapi.TraceTunnel, "ect12345678", "node-b", 2, "ip,reg0=0x64,reg1=0x1,nw_dst=10.21.0.10"},
 		{"local", nodeapi.TraceLocal, "veth-b", "shop/b", 2, "ip,reg0=0x64,nw_dst=10.20.0.11"},
 		{"gateway", nodeapi.TraceGateway, "ecloud-gw", "", 2, "ip,reg1=0x1"},
 		{"pooldrop", nodeapi.TraceDrop, "", "", 2, "ip,nw_dst=10.21.0.0/24"},
@@ -38,7 +40,7 @@ func TestParseTrace(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res := ParseTrace(string(out), ports)
+			res := ParseTrace(string(out), "br-int", ports)
 			if res.Verdict != tc.verdict {
 				t.Errorf("verdict %q, want %q", res.Verdict, tc.verdict)
 			}
