@@ -5,8 +5,8 @@ SHELL := /usr/bin/env bash -o pipefail
 GO        ?= go
 BIN       := $(CURDIR)/bin
 K8S_VERSION := 1.37.2
-# Binaries: every main package under a cmd/ folder of the three components.
-CMDS       = $(shell $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./scheduler-plugins/... ./cni/... ./node-agent/... 2>/dev/null)
+# Binaries: every main package under a cmd/ folder of the components and the kubectl plugin.
+CMDS       = $(shell $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./scheduler-plugins/... ./cni/... ./node-agent/... ./kubectl-ecloud/... 2>/dev/null)
 LDFLAGS   := -s -w
 TEST_TIMEOUT ?= 45m
 # Benchmarks: each component adds its bench-<name> target to this list.

@@ -165,6 +165,7 @@ func TestLocalCluster(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+	t.Run("kubectl ecloud", func(t *testing.T) { checkKubectlEcloud(t, c, ns, pods, nodes) })
 	t.Run("ecloud examples", func(t *testing.T) { checkExamples(t, c) })
 	t.Run("node agent", func(t *testing.T) { checkNodeAgentSamples(t, c) })
 	t.Run("Prometheus", func(t *testing.T) { checkPrometheus(t, c, len(nodes)) })

@@ -23,6 +23,7 @@ import (
 
 	"github.com/ecloud-io/ecloud/cni/client"
 	"github.com/ecloud-io/ecloud/cni/netd"
+	"github.com/ecloud-io/ecloud/cni/nodeapi"
 	"github.com/ecloud-io/ecloud/cni/ovs"
 )
 
@@ -104,6 +105,7 @@ func run() error {
 			}
 			_, _ = w.Write([]byte("ok"))
 		})
+		mux.Handle(nodeapi.PathTrace, d.TraceHandler()) // read-only OpenFlow trace for kubectl ecloud trace
 		srv := &http.Server{Addr: metricsAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
