@@ -44,6 +44,10 @@ $(BIN)/controller-gen: hack/tools/go.mod
 verify: $(BIN)/controller-gen ## gofmt, go vet, generated files fresh, go.mod tidy
 	hack/verify.sh
 
+.PHONY: mutation
+mutation: ## flip one guard of the core rules at a time (go test -overlay) and show a test catches each (about 10 min; not in make test)
+	@hack/mutation.sh
+
 .PHONY: bench
 bench: $(BENCHES) ## run every bench-* target
 	@[ -n "$(BENCHES)" ] || echo "bench: no benchmarks yet"

@@ -228,6 +228,7 @@ func TestNodeAgentBadInput(t *testing.T) {
 		// child that is not kubepods: the driver cannot be detected.
 		tree := cgtest.NewReal(t, cgroups.DriverCgroupfs)
 		root := filepath.Join(tree.Hier.Parent, "not-a-kubelet")
+		tree.Mkdir(root)
 		tree.Mkdir(filepath.Join(root, "system.slice"))
 		cfg := cfg
 		cfg.Cgroup.Root, cfg.Cgroup.Parent, cfg.Cgroup.Driver = tree.Hier.Root, root, "auto"

@@ -115,13 +115,17 @@ func NewRealV1(root string, driver cgroups.Driver, prefix string) *Tree {
 	return tr
 }
 
-// Mkdir creates rel in every controller (real) or as a directory (fixture), once.
+// Mkdir creates rel in every controller (real) or as a directory (fixture), once, and its
+// missing parents below the tree's parent first (so that Remove removes them too).
 func (tr *Tree) Mkdir(rel string) {
 	if tr.made[rel] {
 		return
 	}
 	if tr.made == nil {
 		tr.made = map[string]bool{}
+	}
+	if parent := filepath.Dir(rel); rel != tr.Hier.Parent && strings.HasPrefix(parent, tr.Hier.Parent+"/") {
+		tr.Mkdir(parent)
 	}
 	tr.made[rel] = true
 	if tr.real && tr.Hier.Version == cgroups.V2 {
