@@ -119,7 +119,8 @@ func checkSpreadAgainstPull(t *testing.T, c *cluster) {
 		}
 		return true, nil
 	})
-	poll(t, time.Minute, "Deployment stateless 3/3 after the rollout", spread(c, "app=stateless", 3))
+	// (A rollout may end uneven for a moment; the scheduler's controller then evicts the surplus.)
+	poll(t, 3*time.Minute, "Deployment stateless 3/3 after the rollout", spread(c, "app=stateless", 3))
 
 	// (2) The control: the same pods on the default scheduler.
 	control := &appsv1.Deployment{
@@ -141,6 +142,10 @@ func checkSpreadAgainstPull(t *testing.T, c *cluster) {
 	}
 	defer func() {
 		_ = c.kube.AppsV1().Deployments(demoNS).Delete(context.Background(), "spread-control", metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationForeground)})
+		poll(t, 2*time.Minute, "the spread-control pods gone", func(ctx context.Context) (bool, error) {
+			pods, err := c.kube.CoreV1().Pods(demoNS).List(ctx, metav1.ListOptions{LabelSelector: "app=spread-control"})
+			return err == nil && len(pods.Items) == 0, err
+		})
 	}()
 	var per map[string]int
 	poll(t, 3*time.Minute, "6 spread-control pods running", func(ctx context.Context) (bool, error) {
