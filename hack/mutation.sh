@@ -25,7 +25,7 @@ mutation dualdc-filter scheduler-plugins/dualdatacenter/filter.go \
   ./scheduler-plugins/dualdatacenter '^TestPreFilterAndFilter$'
 mutation ippool-free-ip-filter scheduler-plugins/ippool/filter.go \
   "${T}${T}if s.held != nil || c.free > 0 {" "${T}${T}if s.held != nil || c.free >= 0 {" \
-  ./test/integration '^TestIPPoolRaceForLastIPs$'
+  ./scheduler-plugins/ippool '^TestFilter$'
 mutation claim-unique-on-alreadyexists cni/ipam/allocate.go \
   "${T}${T}if sameOwner(h, in) {" "${T}${T}if true || sameOwner(h, in) {" \
   ./test/integration '^TestIPAMAccess$'
