@@ -27,8 +27,8 @@ mutation ippool-free-ip-filter scheduler-plugins/ippool/filter.go \
   "${T}${T}if s.held != nil || c.free > 0 {" "${T}${T}if s.held != nil || c.free >= 0 {" \
   ./scheduler-plugins/ippool '^TestFilter$'
 mutation claim-unique-on-alreadyexists cni/ipam/allocate.go \
-  "${T}${T}if sameOwner(h, in) {" "${T}${T}if true || sameOwner(h, in) {" \
-  ./test/integration '^TestIPAMAccess$'
+  "${T}${T}${T}a.markTaken(ip, pool)" "${T}${T}${T}return newClaim(ip.String(), pool, in, st), nil" \
+  ./test/integration '^TestIPAMConcurrentExhaustion$'
 mutation gc-seen-twice cni/controller/gc/gc.go \
   "${T}${T}if s.seen < 2 || now.Sub(s.first) < c.cfg.Grace {" "${T}${T}if s.seen < 1 || now.Sub(s.first) < c.cfg.Grace {" \
   ./test/integration '^TestGCFreesALeakOnlyOnItsSecondSighting$'
