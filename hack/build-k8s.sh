@@ -4,9 +4,10 @@
 #       k8s.io/kubernetes/cmd/<name> at the version go.mod pins
 #   etcd
 #       go.etcd.io/etcd/server/v3 at the version go.mod pins (its module root is package main)
-#   cni/loopback
-#       the CNI reference loopback plugin, github.com/containernetworking/plugins $CNI_PLUGINS_VERSION
-#       (containerd's CRI runs it for every sandbox, whatever the pod network)
+#   cni/loopback cni/bridge cni/host-local
+#       CNI reference plugins, github.com/containernetworking/plugins $CNI_PLUGINS_VERSION: loopback
+#       (containerd's CRI runs it for every sandbox, whatever the pod network); bridge and
+#       host-local (the reference pod network make bench-e2e compares ecloud with)
 #
 #   hack/build-k8s.sh              everything that is missing or out of date
 #   hack/build-k8s.sh kubelet etcd only those
@@ -24,7 +25,7 @@ GO=${GO:-go}
 BIN=${BIN:-$PWD/bin}
 CNI_PLUGINS_VERSION=${CNI_PLUGINS_VERSION:-v1.9.1}
 K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
-CNI_BINS=(cni/loopback)
+CNI_BINS=(cni/loopback cni/bridge cni/host-local)
 ALL=("${K8S_BINS[@]}" etcd "${CNI_BINS[@]}")
 [ $# -gt 0 ] && ALL=("$@")
 
@@ -67,7 +68,7 @@ for b in "${ALL[@]}"; do
         "$GO" build -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3 ;;
     cni/*)
       p=${b#cni/}
-      dir=main # every plugin of CNI_BINS lives in plugins/main
+      case "$p" in host-local) dir=ipam ;; *) dir=main ;; esac # plugins/<dir>/<p>
       # A module of its own, with no replace directives: go install @version works.
       build "$b" "$CNI_PLUGINS_VERSION $go_version" \
         env CGO_ENABLED=0 GOBIN="$BIN/cni" "$GO" install -trimpath -ldflags "-s -w" \

@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -44,12 +44,14 @@ func TestConfList(t *testing.T) {
 
 func TestSyncerCoalesces(t *testing.T) {
 	var runs, fullRuns atomic.Int32
+	started := make(chan struct{}, 2)
 	release := make(chan struct{})
 	s := newSyncer(func(_ context.Context, full bool) error {
 		runs.Add(1)
 		if full {
 			fullRuns.Add(1)
 		}
+		started <- struct{}{}
 		<-release
 		return nil
 	})
@@ -57,9 +59,7 @@ func TestSyncerCoalesces(t *testing.T) {
 	defer cancel()
 	go s.run(ctx)
 	first := s.request(false)
-	for runs.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	<-started
 	// Twenty requests while the first run is busy are served by one more run, a full one as
 	// one of them asked for it.
 	var wg sync.WaitGroup
@@ -67,7 +67,13 @@ func TestSyncerCoalesces(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = s.sync(ctx, i == 7) }()
 	}
-	time.Sleep(20 * time.Millisecond)
+	// Release the first run only once all twenty are queued (the syncer has counted them).
+	for queued := uint64(0); queued < 21; {
+		s.mu.Lock()
+		queued = s.want
+		s.mu.Unlock()
+		runtime.Gosched()
+	}
 	close(release)
 	wg.Wait()
 	if err := s.wait(ctx, first); err != nil {

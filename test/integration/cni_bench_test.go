@@ -17,13 +17,16 @@ import (
 
 	"github.com/ecloud-io/ecloud/cni/netd"
 	"github.com/ecloud-io/ecloud/cni/plugin"
+	"github.com/ecloud-io/ecloud/test/benchstat"
 )
 
 // TestCNIBench measures CNI ADD and DEL latency through the real plugin binary, netd, the
-// apiserver and the OVS userspace datapath: 100 pods one after another, then 100 pods in
-// waves of 20 in parallel. It runs only under `make bench-cni` (ECLOUD_BENCH=cni) and prints
-// where the time goes (`cni phase` lines: p50/p99 per phase, from the plugin's timings and
-// netd's phase hook), then RESULT lines, `RESULT cni_add_p99_ms=<n>` (20-parallel ADD p99) last.
+// apiserver and the OVS userspace datapath: after a discarded warm-up wave, batches of 60 pods
+// one after another (seq) and in waves of 20 in parallel (par20), in the order seq par20 par20
+// seq, each part's two batches pooled (n=120). It runs only under `make bench-cni`
+// (ECLOUD_BENCH=cni) and prints where the time goes (`cni phase` lines: n, p50, p99 per phase,
+// from the plugin's timings and netd's phase hook; nearest-rank percentiles), then RESULT lines
+// with their n, `RESULT cni_add_p99_ms=<n>` (20-parallel ADD p99) last.
 func TestCNIBench(t *testing.T) {
 	if os.Getenv("ECLOUD_BENCH") != "cni" {
 		t.Skip("benchmark: run with make bench-cni (ECLOUD_BENCH=cni)")
@@ -37,9 +40,12 @@ func TestCNIBench(t *testing.T) {
 	h := e.hosts[0]
 	e.createPool("ecni-bench", "10.81.0.0/22", "10.81.0.1", 100, true)
 
-	const total, parallel = 100, 20
-	newPods := func(prefix string) []*pod {
-		pods := make([]*pod, total)
+	// Every part runs twice, in mirrored order after a discarded warm-up wave (seq par20 par20
+	// seq), so neither always runs first or after the other heated netd, OVS and the apiserver;
+	// each part's two batches are pooled.
+	const batch, parallel = 60, 20
+	newPods := func(prefix string, n int) []*pod {
+		pods := make([]*pod, n)
 		for i := range pods {
 			pods[i] = e.newPod(h, fmt.Sprintf("%s-%d", prefix, i), map[string]string{}) // with a Pod object, as under a kubelet
 		}
@@ -65,35 +71,22 @@ func TestCNIBench(t *testing.T) {
 	}
 
 	// CPU time per pod, by process, measures the cost independently of the machine's load.
-	var cpu []string
+	cpuUsed := map[string]map[string]time.Duration{} // part -> process -> CPU
+	var cpuParts []string
 	cpuPart := func(part string, fn func()) {
 		before := benchCPU(h)
 		fn()
 		after := benchCPU(h)
-		for _, who := range []string{"test", "children", "ovs-vswitchd", "ovsdb-server"} {
-			cpu = append(cpu, fmt.Sprintf("cni cpu   %-12s %-13s %6.1fms per pod", part, who, float64((after[who]-before[who]).Microseconds())/1000/total))
+		if cpuUsed[part] == nil {
+			cpuUsed[part] = map[string]time.Duration{}
+			cpuParts = append(cpuParts, part)
 		}
-		cpu = append(cpu, fmt.Sprintf("cni cpu   %-12s %-13s %6.1f per pod", part, "reconfigures", float64(after["reconfigures"]-before["reconfigures"])/total))
+		for who, v := range after {
+			cpuUsed[part][who] += v - before[who]
+		}
 	}
 
-	// Sequential.
-	ph.setMode("seq")
-	var seqAdd, seqDel []time.Duration
-	pods := newPods("seq")
-	cpuPart("seq_add", func() {
-		for _, p := range pods {
-			seqAdd = append(seqAdd, timed("add", func() cniResult { return p.add(t) }))
-		}
-	})
-	cpuPart("seq_del", func() {
-		for _, p := range pods {
-			seqDel = append(seqDel, timed("del", func() cniResult { return p.del(t, true) }))
-		}
-	})
-
-	// 20 in parallel.
 	var mu sync.Mutex
-	var parAdd, parDel []time.Duration
 	wave := func(ps []*pod, op string, fn func(*pod) cniResult, out *[]time.Duration) {
 		var wg sync.WaitGroup
 		for _, p := range ps {
@@ -108,35 +101,65 @@ func TestCNIBench(t *testing.T) {
 		}
 		wg.Wait()
 	}
-	pods = newPods("par")
-	ph.setMode("par20")
-	cpuPart("par20_add", func() {
-		for i := 0; i < total; i += parallel {
-			wave(pods[i:i+parallel], "add", func(p *pod) cniResult { return p.add(t) }, &parAdd)
-		}
-	})
-	cpuPart("par20_del", func() {
-		for i := 0; i < total; i += parallel {
-			wave(pods[i:i+parallel], "del", func(p *pod) cniResult { return p.del(t, true) }, &parDel)
-		}
-	})
+	var seqAdd, seqDel, parAdd, parDel, warmAdd, warmDel []time.Duration
+	seq := func(prefix string) {
+		ph.setMode("seq")
+		pods := newPods(prefix, batch)
+		cpuPart("seq_add", func() {
+			for _, p := range pods {
+				seqAdd = append(seqAdd, timed("add", func() cniResult { return p.add(t) }))
+			}
+		})
+		cpuPart("seq_del", func() {
+			for _, p := range pods {
+				seqDel = append(seqDel, timed("del", func() cniResult { return p.del(t, true) }))
+			}
+		})
+	}
+	par := func(prefix string) {
+		ph.setMode("par20")
+		pods := newPods(prefix, batch)
+		cpuPart("par20_add", func() {
+			for i := 0; i < batch; i += parallel {
+				wave(pods[i:i+parallel], "add", func(p *pod) cniResult { return p.add(t) }, &parAdd)
+			}
+		})
+		cpuPart("par20_del", func() {
+			for i := 0; i < batch; i += parallel {
+				wave(pods[i:i+parallel], "del", func(p *pod) cniResult { return p.del(t, true) }, &parDel)
+			}
+		})
+	}
+	ph.setMode("warmup")
+	warm := newPods("warm", parallel)
+	wave(warm, "add", func(p *pod) cniResult { return p.add(t) }, &warmAdd)
+	wave(warm, "del", func(p *pod) cniResult { return p.del(t, true) }, &warmDel)
+	fmt.Printf("cni order warm-up (%d ADD+DEL in parallel, discarded), then seq par20 par20 seq, %d pods per batch\n", len(warmAdd), batch)
+	seq("seq1")
+	par("par1")
+	par("par2")
+	seq("seq2")
 	if len(h.podPorts()) != 0 {
 		t.Errorf("ports left after the benchmark: %v", h.podPorts())
 	}
 
 	logNetdTimes(t)
 	ph.print()
-	for _, l := range cpu {
-		fmt.Println(l)
+	for _, part := range cpuParts {
+		pods := float64(2 * batch)
+		for _, who := range []string{"test", "children", "ovs-vswitchd", "ovsdb-server"} {
+			fmt.Printf("cni cpu   %-12s %-13s %6.1fms per pod (n=%d)\n", part, who, float64(cpuUsed[part][who].Microseconds())/1000/pods, 2*batch)
+		}
+		fmt.Printf("cni cpu   %-12s %-13s %6.1f per pod (n=%d)\n", part, "reconfigures", float64(cpuUsed[part]["reconfigures"])/pods, 2*batch)
 	}
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
 	for _, r := range []struct {
 		name string
 		d    []time.Duration
 	}{{"seq_add", seqAdd}, {"seq_del", seqDel}, {"par20_add", parAdd}, {"par20_del", parDel}} {
-		fmt.Printf("RESULT cni_%s_p50_ms=%s\nRESULT cni_%s_p99_ms=%s\n", r.name, ms(percentile(r.d, 50)), r.name, ms(percentile(r.d, 99)))
+		fmt.Printf("RESULT cni_%s_p50_ms=%s n=%d\nRESULT cni_%s_p99_ms=%s n=%d\n", r.name, ms(benchstat.Percentile(r.d, 50)), len(r.d), r.name, ms(benchstat.Percentile(r.d, 99)), len(r.d))
 	}
-	fmt.Printf("RESULT cni_add_p99_ms=%s\n", ms(percentile(parAdd, 99)))
+	fmt.Printf("RESULT cni_add_p99_ms=%s n=%d\n", ms(benchstat.Percentile(parAdd, 99)), len(parAdd))
 }
 
 // benchPhases collects phase durations per benchmark part (seq, par20).
@@ -167,7 +190,6 @@ func (b *benchPhases) add(phase string, d time.Duration) {
 func (b *benchPhases) print() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	for _, mode := range []string{"seq", "par20"} {
 		names := make([]string, 0, len(b.d[mode]))
 		for n := range b.d[mode] {
@@ -175,8 +197,7 @@ func (b *benchPhases) print() {
 		}
 		slices.Sort(names)
 		for _, n := range names {
-			ds := b.d[mode][n]
-			fmt.Printf("cni phase %-5s %-22s n=%-4d p50=%7.1fms p99=%7.1fms\n", mode, n, len(ds), ms(percentile(ds, 50)), ms(percentile(ds, 99)))
+			fmt.Printf("cni phase %-5s %-22s %s\n", mode, n, benchstat.Millis(b.d[mode][n]))
 		}
 	}
 }
@@ -215,20 +236,6 @@ func benchCPU(h *cniHost) map[string]time.Duration {
 		}
 	}
 	return out
-}
-
-// percentile is the nearest-rank percentile of ds.
-func percentile(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	rank := (p*len(s) + 99) / 100
-	if rank < 1 {
-		rank = 1
-	}
-	return s[rank-1]
 }
 
 // logNetdTimes logs the mean netd-side time per request kind and per datapath sync, to show

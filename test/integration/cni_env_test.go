@@ -32,6 +32,7 @@ import (
 	"github.com/ecloud-io/ecloud/cni/ovs"
 	"github.com/ecloud-io/ecloud/cni/ovs/ovstest"
 	"github.com/ecloud-io/ecloud/test/harness"
+	"github.com/ecloud-io/ecloud/test/prereq"
 )
 
 // buildCNIBinaries builds ecloud-cni and cnitool into dir.
@@ -46,14 +47,13 @@ func buildCNIBinaries(tb testing.TB, dir string) {
 	}
 }
 
-// skipUnlessCNIRoot skips when the datapath tests cannot run here.
+// skipUnlessCNIRoot ends the test when the datapath tests cannot run here: a failure naming what
+// is missing under CI=true, a skip elsewhere (prereq.Missing).
 func skipUnlessCNIRoot(tb testing.TB) {
 	tb.Helper()
-	if why := ovstest.Available(); why != "" {
-		tb.Skip(why)
-	}
+	ovstest.Require(tb)
 	if _, err := exec.LookPath("ip"); err != nil {
-		tb.Skip("needs iproute2 (ip)")
+		prereq.Missing(tb, "needs iproute2 (ip not on PATH)")
 	}
 }
 

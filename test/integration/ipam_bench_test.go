@@ -17,6 +17,7 @@ import (
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
 	"github.com/ecloud-io/ecloud/cni/ipam"
+	"github.com/ecloud-io/ecloud/test/benchstat"
 	"github.com/ecloud-io/ecloud/test/harness"
 )
 
@@ -232,7 +233,7 @@ func runIPAMBenchShape(b *testing.B, cp *harness.ControlPlane, a *ipam.Allocator
 		allocsPerSec:    float64(len(claims)) / allocTime.Seconds(),
 		releasesPerSec:  float64(len(claims)) / releaseTime.Seconds(),
 		allocsPerCPUSec: float64(len(claims)) / max(allocCPU.Seconds(), 1e-3),
-		p50:             percentile(lat, 50), p99: percentile(lat, 99),
-		createCalls: len(creates), createP50: percentile(creates, 50), createP99: percentile(creates, 99),
+		p50:             benchstat.Percentile(lat, 50), p99: benchstat.Percentile(lat, 99),
+		createCalls: len(creates), createP50: benchstat.Percentile(creates, 50), createP99: benchstat.Percentile(creates, 99),
 	}
 }

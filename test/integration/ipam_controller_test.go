@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
@@ -23,12 +25,14 @@ import (
 	"github.com/ecloud-io/ecloud/test/harness"
 )
 
-// testControllerOptions are fast settings for tests: short GC interval and grace.
+// testControllerOptions are fast settings for tests: short GC interval and grace. Leader election
+// keeps room (a renew may take 10 s while the in-process apiserver shares two cores with the
+// test): a stopped leader releases its Lease, so a short lease would buy nothing.
 func testControllerOptions() *manager.Options {
 	o := manager.NewOptions()
 	o.BindAddress = ""
 	o.LeaseNamespace = "default"
-	o.LeaseDuration, o.RenewDeadline, o.RetryPeriod = 4*time.Second, 3*time.Second, 200*time.Millisecond
+	o.LeaseDuration, o.RenewDeadline, o.RetryPeriod = 15*time.Second, 10*time.Second, 500*time.Millisecond
 	o.GCInterval, o.GCGrace = 200*time.Millisecond, 500*time.Millisecond
 	o.ReservationWindow = 30 * time.Second
 	return o
@@ -38,9 +42,15 @@ func testControllerOptions() *manager.Options {
 // and waits until it returned (also done at test end).
 func startIPController(tb testing.TB, cp *harness.ControlPlane, o *manager.Options) (stop func()) {
 	tb.Helper()
+	return startIPControllerWith(tb, cp, cp.Config, o)
+}
+
+// startIPControllerWith is startIPController with the controller's client config cfg.
+func startIPControllerWith(tb testing.TB, cp *harness.ControlPlane, cfg *rest.Config, o *manager.Options) (stop func()) {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(cp.Ctx)
 	done := make(chan error, 1)
-	go func() { done <- manager.Run(ctx, cp.Config, o) }()
+	go func() { done <- manager.Run(ctx, cfg, o) }()
 	stopped := false
 	stop = func() {
 		if stopped {
@@ -357,8 +367,9 @@ func backdate(tb testing.TB, cp *harness.ControlPlane, c *v1alpha1.IPClaim, d ti
 	}
 }
 
-// TestIPAMControllerLeaderElection: of two IP controllers only the Lease holder works; when it
-// stops, the other takes the Lease over and keeps pool status.
+// TestIPAMControllerLeaderElection: of two IP controllers only the Lease holder works (the other
+// sends no request but for the Lease); when it stops, the other takes the Lease over and keeps
+// pool status.
 func TestIPAMControllerLeaderElection(t *testing.T) {
 	cp := harness.Start(t)
 	holder := func() string {
@@ -372,7 +383,11 @@ func TestIPAMControllerLeaderElection(t *testing.T) {
 	oa.Identity, ob.Identity = "replica-a", "replica-b"
 	stopA := startIPController(t, cp, oa)
 	harness.Eventually(t, 20*time.Second, func() (bool, error) { return holder() == "replica-a", nil }, "replica-a to lead")
-	startIPController(t, cp, ob)
+	// Every request replica-b sends, by whether it is about the Lease.
+	var bReqs requestLog
+	cfgB := rest.CopyConfig(cp.Config)
+	cfgB.Wrap(bReqs.wrap)
+	startIPControllerWith(t, cp, cfgB, ob)
 	ipamPool(t, cp, rangePool("led", "10.85.0.0/24", "10.85.0.10", 10))
 	poolTotal := func() int64 {
 		p, err := cp.Ecloud.IPPools().Get(cp.Ctx, "led", metav1.GetOptions{})
@@ -382,8 +397,13 @@ func TestIPAMControllerLeaderElection(t *testing.T) {
 		return p.Status.Total
 	}
 	harness.Eventually(t, 20*time.Second, func() (bool, error) { return poolTotal() == 10, nil }, "the leader to write pool status")
+	// replica-b is alive and contending (it tried the Lease) but idle: no informer, no write.
+	harness.Eventually(t, 20*time.Second, func() (bool, error) { return bReqs.count(true) >= 2, nil }, "replica-b to try the Lease")
 	if h := holder(); h != "replica-a" {
 		t.Fatalf("lease holder %q, want replica-a", h)
+	}
+	if n := bReqs.count(false); n != 0 {
+		t.Fatalf("replica-b, not holding the Lease, sent %d requests besides the Lease's: %v", n, bReqs.others())
 	}
 	stopA()
 	harness.Eventually(t, 30*time.Second, func() (bool, error) { return holder() == "replica-b", nil }, "replica-b to take over")
@@ -392,4 +412,47 @@ func TestIPAMControllerLeaderElection(t *testing.T) {
 		p, err := cp.Ecloud.IPPools().Get(cp.Ctx, "after", metav1.GetOptions{})
 		return err == nil && p.Status.Total == 7, err
 	}, "the new leader to write pool status")
+	if bReqs.count(false) == 0 {
+		t.Error("replica-b leads and wrote pool status, yet its request log shows no request besides the Lease's: the log sees nothing")
+	}
 }
+
+// requestLog counts the requests of one client (through rest.Config.Wrap), Lease requests apart.
+type requestLog struct {
+	mu            sync.Mutex
+	leases        int
+	otherRequests []string
+}
+
+func (l *requestLog) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		l.mu.Lock()
+		if strings.Contains(r.URL.Path, "/apis/coordination.k8s.io/") && strings.Contains(r.URL.Path, "/leases") {
+			l.leases++
+		} else {
+			l.otherRequests = append(l.otherRequests, r.Method+" "+r.URL.Path)
+		}
+		l.mu.Unlock()
+		return rt.RoundTrip(r)
+	})
+}
+
+// count returns the number of Lease requests (lease) or of the others.
+func (l *requestLog) count(lease bool) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if lease {
+		return l.leases
+	}
+	return len(l.otherRequests)
+}
+
+func (l *requestLog) others() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.otherRequests...)
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -172,9 +172,11 @@ func TestIPAMFaults(t *testing.T) {
 	// Lease over before it is killed, so every run did some work); the apiserver restarts once,
 	// under a running controller.
 	// The workers leak claims (ghosts) far faster than a cluster would: the controller gets the
-	// harness clients' request rate, not its production default.
+	// harness clients' request rate, not its production default. Leader election keeps room for
+	// a slow renew (6 s) while the apiserver shares two cores with this load; a run that still
+	// loses its Lease exits and is started again (counted below).
 	ctrl := startIPControllerProcess(t, cp, bin, "--v=2", "--kube-api-qps=1000", "--kube-api-burst=2000",
-		"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=200ms",
+		"--leader-elect-lease-duration=8s", "--leader-elect-renew-deadline=6s", "--leader-elect-retry-period=500ms",
 		"--gc-interval=200ms", "--gc-grace=500ms", "--reservation-window=2s")
 	const kills = 5
 	selfRestarts := 0

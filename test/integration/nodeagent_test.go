@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -177,8 +178,9 @@ func TestNodeAgentEndToEnd(t *testing.T) {
 	}, "deleted pod gone from /metrics")
 }
 
-// TestNodeAgentBadInput: a malformed Odin URL only disables the push (logged), and a cgroup root
-// without kubepods is a clear start error.
+// TestNodeAgentBadInput: a malformed Odin URL only disables the push (logged); a directory that is
+// no cgroup hierarchy, and a real cgroup hierarchy whose kubelet cgroup root holds no kubepods, are
+// clear start errors.
 func TestNodeAgentBadInput(t *testing.T) {
 	cp := harness.Start(t)
 	cp.CreateNodes(t, harness.TwoDatacenters(1))
@@ -218,6 +220,21 @@ func TestNodeAgentBadInput(t *testing.T) {
 
 	cfg.Cgroup.Root = t.TempDir()
 	if _, err := agent.New(ctx, cfg, cp.Kube, clock.RealClock{}); err == nil || !strings.Contains(err.Error(), "detect cgroup version") {
-		t.Errorf("agent.New on an empty cgroup root = %v, want a cgroup detection error", err)
+		t.Errorf("agent.New on an empty directory as cgroup root = %v, want a cgroup version detection error", err)
 	}
+
+	t.Run("a real cgroup root without kubepods", func(t *testing.T) {
+		// The host's cgroup hierarchy, and as the kubelet's cgroup root a real cgroup with a
+		// child that is not kubepods: the driver cannot be detected.
+		tree := cgtest.NewReal(t, cgroups.DriverCgroupfs)
+		root := filepath.Join(tree.Hier.Parent, "not-a-kubelet")
+		tree.Mkdir(root)
+		tree.Mkdir(filepath.Join(root, "system.slice"))
+		cfg := cfg
+		cfg.Cgroup.Root, cfg.Cgroup.Parent, cfg.Cgroup.Driver = tree.Hier.Root, root, "auto"
+		_, err := agent.New(ctx, cfg, cp.Kube, clock.RealClock{})
+		if !errors.Is(err, cgroups.ErrNoKubepods) || !strings.Contains(err.Error(), root) || !strings.Contains(err.Error(), "--cgroup-driver") {
+			t.Errorf("agent.New with kubelet cgroup root %s (no kubepods below) = %v, want %v naming the root and --cgroup-driver", root, err, cgroups.ErrNoKubepods)
+		}
+	})
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ecloud-io/ecloud/test/prereq"
 )
 
 // listenInNewNetns creates a fresh network namespace (it lives as long as its file and the
@@ -59,9 +61,7 @@ func listenInNewNetns(t *testing.T) (*os.File, net.Listener) {
 }
 
 func TestDialReachesOnlyInsideTheNamespace(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates a network namespace")
-	}
+	prereq.Root(t, "creates a network namespace")
 	ns, ln := listenInNewNetns(t)
 	go func() {
 		for {
@@ -107,9 +107,7 @@ func TestDialBadNamespace(t *testing.T) {
 }
 
 func TestListenServesOnlyInsideTheNamespace(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates a network namespace")
-	}
+	prereq.Root(t, "creates a network namespace")
 	ns, _ := listenInNewNetns(t) // only for the namespace (its loopback is up)
 	ln, err := Listen(ns, "127.0.0.1:0")
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ecloud-io/ecloud/cni/ovs"
+	"github.com/ecloud-io/ecloud/test/prereq"
 )
 
 // Schema is the OVSDB schema the Debian package installs.
@@ -43,20 +44,30 @@ func (i *Instance) Env() []string {
 	return []string{"OVS_RUNDIR=" + i.Dir, "OVS_LOGDIR=" + i.Dir, "OVS_DBDIR=" + i.Dir, "OVS_SYSCONFDIR=" + i.Dir}
 }
 
-// Available reports why OVS cannot be started here ("" when it can).
+// Available reports why OVS cannot be started here ("" when it can): a missing Open vSwitch
+// program or schema, or not root.
 func Available() string {
-	if os.Geteuid() != 0 {
-		return "needs root: runs ovs-vswitchd and network namespaces"
-	}
 	for _, c := range []string{"ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl"} {
 		if _, err := exec.LookPath(c); err != nil {
 			return "needs Open vSwitch (apt-get install openvswitch-switch): " + c + " not on PATH"
 		}
 	}
 	if _, err := os.Stat(Schema); err != nil {
-		return "needs Open vSwitch schema " + Schema
+		return "needs the Open vSwitch schema " + Schema + " (apt-get install openvswitch-switch)"
+	}
+	if os.Geteuid() != 0 {
+		return "needs root: runs ovs-vswitchd and network namespaces"
 	}
 	return ""
+}
+
+// Require ends tb when OVS cannot be started here (Available): a failure under CI=true, a skip
+// elsewhere (prereq.Missing).
+func Require(tb testing.TB) {
+	tb.Helper()
+	if why := Available(); why != "" {
+		prereq.Missing(tb, why)
+	}
 }
 
 // Start starts an instance with its state in dir (created if missing), inside netns when set.
@@ -159,13 +170,11 @@ func TempDir(tb testing.TB) string {
 	return d
 }
 
-// StartT starts an instance for a test (skipping when OVS cannot run here) and stops it at
-// cleanup.
+// StartT starts an instance for a test (Require: under CI=true a missing OVS fails the test,
+// elsewhere it skips) and stops it at cleanup.
 func StartT(tb testing.TB, netns string) *Instance {
 	tb.Helper()
-	if why := Available(); why != "" {
-		tb.Skip(why)
-	}
+	Require(tb)
 	i, err := Start(TempDir(tb), netns)
 	if err != nil {
 		tb.Fatalf("start OVS: %v", err)

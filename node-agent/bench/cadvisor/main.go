@@ -2,6 +2,8 @@
 
 // Command cadvisor runs cAdvisor's container manager (github.com/google/cadvisor/lib, as the kubelet
 // embeds it) over the same kubepods tree, for the agent benchmark. Only the benchmark imports cAdvisor.
+// Like the kubelet's, the manager always keeps the root container "/" (machine-wide stats, one more
+// container than the 500) and finds the kubepods containers by watching the tree (inotify).
 package main
 
 import (
@@ -10,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ecloud-io/ecloud/node-agent/bench/internal/window"
 	"github.com/google/cadvisor/lib/cache/memory"
 	"github.com/google/cadvisor/lib/container"
 	"github.com/google/cadvisor/lib/manager"
@@ -20,9 +23,11 @@ import (
 func main() {
 	parent := flag.String("parent", "", "kubelet cgroup root of the tree")
 	step := flag.Duration("step", 10*time.Second, "housekeeping and query interval")
-	duration := flag.Duration("duration", 60*time.Second, "how long to run")
+	warmup := flag.Duration("warmup", 15*time.Second, "run time before the CPU measurement starts")
+	duration := flag.Duration("duration", 60*time.Second, "measured run time after the warm-up")
 	set := flag.String("metrics", "same", `"same": the families the agent exports (cpu, memory, disk IO, network, process for container_threads, OOM); "basic": cpu, memory, disk IO, network only`)
 	flag.Parse()
+	win := window.Start(*warmup)
 	allowDynamic := false
 	metrics := container.MetricSet{
 		container.CpuUsageMetrics: {}, container.MemoryUsageMetrics: {}, container.DiskIOMetrics: {},
@@ -43,7 +48,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "start cadvisor manager:", err)
 		os.Exit(1)
 	}
-	deadline := time.Now().Add(*duration)
+	deadline := time.Now().Add(*warmup + *duration)
 	queries, containers := 0, 0
 	// Like the kubelet's /metrics/cadvisor: read the latest stats of every container each step.
 	for time.Now().Before(deadline) {
@@ -55,6 +60,12 @@ func main() {
 		queries++
 		containers = len(infos)
 	}
+	line, err := win.Line()
 	_ = m.Stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(line)
 	fmt.Fprintf(os.Stderr, "cadvisor (%s metrics): %d queries, %d containers in the last\n", *set, queries, containers)
 }

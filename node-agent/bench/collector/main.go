@@ -2,7 +2,8 @@
 
 // Command collector runs the node agent's collection loop (collectors, pod→cgroup resolution, the
 // Prometheus snapshot) over every pod cgroup of a cgroupfs kubepods tree, for the agent benchmark.
-// Pods are read from the tree instead of an API server.
+// Pods are discovered from the tree instead of an API server: the kubepods tree is listed again
+// before every pass (as cAdvisor's manager watches it), so new and gone pods are found.
 package main
 
 import (
@@ -19,9 +20,14 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/ecloud-io/ecloud/node-agent/bench/internal/window"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/cgroups"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/collector"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/collector/all"
+	"github.com/ecloud-io/ecloud/node-agent/pkg/collector/blkio"
+	"github.com/ecloud-io/ecloud/node-agent/pkg/collector/cpu"
+	"github.com/ecloud-io/ecloud/node-agent/pkg/collector/memory"
+	"github.com/ecloud-io/ecloud/node-agent/pkg/collector/network"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/config"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/odin"
 	"github.com/ecloud-io/ecloud/node-agent/pkg/podcgroup"
@@ -33,24 +39,39 @@ func main() {
 	root := flag.String("root", "/sys/fs/cgroup", "cgroup mount")
 	parent := flag.String("parent", "", "kubelet cgroup root of the tree")
 	step := flag.Duration("step", 10*time.Second, "collection interval")
-	duration := flag.Duration("duration", 60*time.Second, "how long to run")
+	warmup := flag.Duration("warmup", 15*time.Second, "run time before the CPU measurement starts")
+	duration := flag.Duration("duration", 60*time.Second, "measured run time after the warm-up")
+	set := flag.String("collectors", "all", `"all": every collector of the agent; "basic": cpu, memory, blkio, network (cAdvisor's basic set)`)
 	odinSpool := flag.String("odin-spool", "", "also convert every snapshot to Odin items and spool them here (no sending)")
 	flag.Parse()
 	hier := cgroups.Hierarchy{Root: *root, Version: cgroups.V1, Driver: cgroups.DriverCgroupfs, Parent: *parent}
-	pods, err := podsFromTree(hier)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	win := window.Start(*warmup)
 	res := podcgroup.NewResolver(hier)
-	collectors := all.New()
+	var collectors []collector.Collector
+	switch *set {
+	case "all":
+		collectors = all.New()
+	case "basic":
+		collectors = []collector.Collector{cpu.New(), memory.New(), blkio.New(), network.New()}
+	default:
+		fmt.Fprintf(os.Stderr, "-collectors=%q: want all or basic\n", *set)
+		os.Exit(2)
+	}
+	pods := 0
 	exporter := promsink.New(scrape.Descs(collectors))
 	logger := klog.Background()
 	r := &scrape.Runner{
 		Env:        &collector.Env{Hierarchy: hier, Reader: &cgroups.Reader{}, ProcRoot: "/proc", SysRoot: "/sys"},
 		Collectors: collectors,
-		Source:     scrape.TargetsFunc(func() []*collector.Target { return res.Targets(logger, pods) }),
-		Node:       "bench-node", Datacenter: "dc-a", Step: *step, Clock: clock.RealClock{},
+		Source: scrape.TargetsFunc(func() []*collector.Target {
+			found, err := podsFromTree(hier)
+			if err != nil {
+				logger.Error(err, "discover pods")
+			}
+			pods = len(found)
+			return res.Targets(logger, found)
+		}),
+		Node: "bench-node", Datacenter: "dc-a", Step: *step, Clock: clock.RealClock{},
 		Consumers: []scrape.Consumer{exporter},
 	}
 	if *odinSpool != "" {
@@ -63,12 +84,18 @@ func main() {
 		}
 		r.Consumers = append(r.Consumers, p)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *duration)
+	ctx, cancel := context.WithTimeout(context.Background(), *warmup+*duration)
 	defer cancel()
 	passes, series := 0, 0
 	r.Consumers = append(r.Consumers, countConsumer(func(s *scrape.Snapshot) { passes++; series = len(s.Series) }))
 	r.Run(ctx)
-	fmt.Fprintf(os.Stderr, "collector: %d pods, %d passes, %d series per pass\n", len(pods), passes, series)
+	line, err := win.Line()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(line)
+	fmt.Fprintf(os.Stderr, "collector (%s collectors): %d pods, %d passes, %d series per pass\n", *set, pods, passes, series)
 }
 
 type countConsumer func(*scrape.Snapshot)

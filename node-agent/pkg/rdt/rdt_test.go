@@ -25,6 +25,7 @@ import (
 	"github.com/ecloud-io/ecloud/node-agent/pkg/rdt"
 	"github.com/ecloud-io/ecloud/node-agent/testutil/cgtest"
 	"github.com/ecloud-io/ecloud/node-agent/testutil/poll"
+	"github.com/ecloud-io/ecloud/test/prereq"
 )
 
 const prefix = "ecloud-"
@@ -43,7 +44,8 @@ partitions:
         mbAllocation: ["30%"]
 `
 
-// writeTree writes a fake resctrl filesystem: a 12-bit L3 on two cache domains, MBA, L3 monitoring.
+// writeTree writes a fake resctrl filesystem as the kernel mounts it: a 12-bit L3 on two cache
+// domains, MBA, L3 monitoring, no group yet.
 func writeTree(t *testing.T, root string) {
 	files := map[string]string{
 		"schemata":                         "L3:0=fff;1=fff\nMB:0=100;1=100\n",
@@ -60,11 +62,7 @@ func writeTree(t *testing.T, root string) {
 		"info/L3_MON/num_rmids":            "176\n",
 		"mon_data/mon_L3_00/llc_occupancy": "0\n",
 	}
-	// The kernel fills a group directory on mkdir; a fake tree needs it done beforehand.
-	for _, class := range []string{"gold", "bronze"} {
-		files[prefix+class+"/tasks"] = ""
-		files[prefix+class+"/schemata"] = ""
-	}
+	// No class or monitoring group: the agent creates them (fakeKernel fills them as resctrl does).
 	for name, content := range files {
 		p := filepath.Join(root, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -79,9 +77,7 @@ func writeTree(t *testing.T, root string) {
 // TestRDTFakeResctrl re-runs this package's TestRDTInNamespace in a new mount namespace where a fake
 // resctrl tree is mounted (see TestMain).
 func TestRDTFakeResctrl(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates a mount namespace for a fake resctrl mount")
-	}
+	prereq.Root(t, "creates a mount namespace for a fake resctrl mount")
 	dir := t.TempDir()
 	writeTree(t, filepath.Join(dir, "resctrl"))
 	cmd := exec.Command("/proc/self/exe", "-test.run=^TestRDTInNamespace$", "-test.v", "-test.count=1")
@@ -140,6 +136,12 @@ func TestRDTInNamespace(t *testing.T) {
 	}
 	cfg := config.Default().RDT
 	cfg.Enabled, cfg.ConfigFile, cfg.ReconcileInterval = true, cfgFile, 20*time.Millisecond
+	kernel := startFakeKernel(t, root)
+	for _, class := range []string{"gold", "bronze"} {
+		if _, err := os.Stat(filepath.Join(root, prefix+class)); !os.IsNotExist(err) {
+			t.Fatalf("class group %s exists before the agent started (%v)", prefix+class, err)
+		}
+	}
 	m := rdt.New(cfg, tree.Hier, pods{web, bad, plain}, recorder)
 	if err := m.Start(ctx); err != nil || !m.Available() {
 		t.Fatalf("Start = %v, available %v", err, m.Available())
@@ -154,31 +156,27 @@ func TestRDTInNamespace(t *testing.T) {
 		t.Errorf("bronze schemata = %q, want L3 0x7 and MB 30", got)
 	}
 
-	// Monitoring groups per pod (the fake needs their tasks file, the kernel would make it).
-	for class, uid := range map[string]types.UID{"gold": web.UID, "bronze": web.UID} {
-		mg := filepath.Join(root, prefix+class, "mon_groups", prefix+string(uid))
-		writeFile(t, filepath.Join(mg, "tasks"), "")
-		writeFile(t, filepath.Join(mg, "mon_data", "mon_L3_00", "llc_occupancy"), "1048576\n")
-		writeFile(t, filepath.Join(mg, "mon_data", "mon_L3_00", "mbm_total_bytes"), "5000\n")
-		writeFile(t, filepath.Join(mg, "mon_data", "mon_L3_00", "mbm_local_bytes"), "4000\n")
-		writeFile(t, filepath.Join(mg, "mon_data", "mon_L3_01", "llc_occupancy"), "1048576\n")
-	}
-
-	m.Reconcile(ctx)
-	if got := tasks(t, root, prefix+"gold"); !slices.Equal(got, []string{"100", "101"}) {
-		t.Errorf("gold tasks = %v, want web/app's threads 100 101", got)
-	}
-	if got := tasks(t, root, prefix+"bronze"); !slices.Equal(got, []string{"200"}) {
-		t.Errorf("bronze tasks = %v, want web/side's thread 200", got)
-	}
-	if got := tasks(t, root, prefix+"gold/mon_groups/"+prefix+string(web.UID)); !slices.Equal(got, []string{"100", "101"}) {
-		t.Errorf("web's monitoring group in gold has %v", got)
-	}
-
-	// A new thread is picked up by the reconcile loop.
+	// The reconcile loop moves every thread into its class and the pod's monitoring group, which
+	// the agent creates (the fake kernel fills what the agent made, a moment after the mkdir).
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); m.Run(runCtx) }()
+	waitFor(t, "web/app's threads 100 101 in gold", func() bool { return slices.Equal(tasksOrNone(root, prefix+"gold"), []string{"100", "101"}) })
+	waitFor(t, "web/side's thread 200 in bronze", func() bool { return slices.Equal(tasksOrNone(root, prefix+"bronze"), []string{"200"}) })
+	waitFor(t, "web's monitoring group in gold with 100 101", func() bool {
+		return slices.Equal(tasksOrNone(root, prefix+"gold/mon_groups/"+prefix+string(web.UID)), []string{"100", "101"})
+	})
+	waitFor(t, "web's monitoring group in bronze", func() bool {
+		return slices.Equal(tasksOrNone(root, prefix+"bronze/mon_groups/"+prefix+string(web.UID)), []string{"200"})
+	})
+	filled := kernel.filled()
+	for _, g := range []string{prefix + "gold", prefix + "bronze", prefix + "gold/mon_groups/" + prefix + string(web.UID), prefix + "bronze/mon_groups/" + prefix + string(web.UID)} {
+		if !slices.Contains(filled, g) {
+			t.Errorf("group %s was not created by the agent (made by mkdir and filled: %v)", g, filled)
+		}
+	}
+
+	// A new thread is picked up by the reconcile loop.
 	tree.WriteFiles("", filepath.Join(tree.Hier.PodDir(cgroups.QoSBurstable, string(web.UID)), "app-id"), map[string]string{"cgroup.threads": "100\n101\n102\n"})
 	waitFor(t, "new thread 102 in gold", func() bool { return slices.Contains(tasks(t, root, prefix+"gold"), "102") })
 
@@ -247,6 +245,17 @@ func read(t *testing.T, root, rel string) string {
 
 func tasks(t *testing.T, root, group string) []string {
 	f := strings.Fields(read(t, root, group+"/tasks"))
+	slices.Sort(f)
+	return f
+}
+
+// tasksOrNone is tasks, or nil while the group or its tasks file does not exist.
+func tasksOrNone(root, group string) []string {
+	b, err := os.ReadFile(filepath.Join(root, group, "tasks"))
+	if err != nil {
+		return nil
+	}
+	f := strings.Fields(string(b))
 	slices.Sort(f)
 	return f
 }

@@ -1,5 +1,6 @@
-// Package cgtest builds kubepods-style cgroup trees for tests: real cgroup v1 hierarchies under a
-// unique prefix (root only, removed at cleanup) and fixture trees of plain files for v2 and systemd.
+// Package cgtest builds kubepods-style cgroup trees for tests: real cgroup v1 or v2 hierarchies
+// under a unique prefix (root only, removed at cleanup) and fixture trees of plain files for v2 and
+// systemd.
 package cgtest
 
 import (
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ecloud-io/ecloud/node-agent/pkg/cgroups"
+	"github.com/ecloud-io/ecloud/test/prereq"
 )
 
 // V1Controllers are the controllers a real tree is created in.
@@ -38,17 +40,20 @@ func UniqueName(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b)
 }
 
-// NewV1 creates a real cgroup v1 tree for driver under /sys/fs/cgroup/<ctrl>/eagent-<random>. It skips
-// the test when not root or without writable v1 controllers. Cleanup kills every process left in it
-// and removes the cgroups.
+// NewV1 creates a real cgroup v1 tree for driver under /sys/fs/cgroup/<ctrl>/eagent-<random>.
+// Cleanup kills every process left in it and removes the cgroups. Not root, or no cgroup v1
+// hierarchy, is a missing prerequisite (prereq.Missing: a failure under CI=true); a cgroup v2 host
+// is not (NewV2's tests run there instead): the test skips.
 func NewV1(t testing.TB, driver cgroups.Driver) *Tree {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates real cgroups under /sys/fs/cgroup")
-	}
+	prereq.Root(t, "creates real cgroups under /sys/fs/cgroup")
 	root := "/sys/fs/cgroup"
-	if v, err := cgroups.DetectVersion(root); err != nil || v != cgroups.V1 {
-		t.Skipf("needs a writable cgroup v1 hierarchy at %s (detected %v, %v)", root, v, err)
+	v, err := cgroups.DetectVersion(root)
+	switch {
+	case err == nil && v == cgroups.V2:
+		prereq.NotApplicable(t, root+" is cgroup v2 (the v2 variant of this test runs here)")
+	case err != nil || v != cgroups.V1:
+		prereq.Missing(t, fmt.Sprintf("needs a writable cgroup v1 hierarchy at %s (detected %v, %v)", root, v, err))
 	}
 	tr := NewRealV1(root, driver, "eagent")
 	t.Cleanup(func() {
@@ -58,6 +63,44 @@ func NewV1(t testing.TB, driver cgroups.Driver) *Tree {
 	})
 	return tr
 }
+
+// NewV2 creates a real cgroup v2 tree for driver under /sys/fs/cgroup/eagent-<random>, with the
+// cpu, memory, pids and io controllers enabled down to the containers. Cleanup kills every process
+// left in it and removes the cgroups. Not root is a missing prerequisite; a host without cgroup v2
+// (this machine's v1, where NewV1's tests run) skips the test.
+func NewV2(t testing.TB, driver cgroups.Driver) *Tree {
+	t.Helper()
+	prereq.Root(t, "creates real cgroups under /sys/fs/cgroup")
+	root := "/sys/fs/cgroup"
+	if v, err := cgroups.DetectVersion(root); err != nil || v != cgroups.V2 {
+		prereq.NotApplicable(t, fmt.Sprintf("%s is not cgroup v2 (detected %v, %v); the v1 variant of this test runs here", root, v, err))
+	}
+	tr := &Tree{Hier: cgroups.Hierarchy{Root: root, Version: cgroups.V2, Driver: driver, Parent: "/" + UniqueName("eagent")}, real: true}
+	t.Cleanup(func() {
+		if err := tr.Remove(); err != nil {
+			t.Errorf("clean up test cgroups: %v", err)
+		}
+	})
+	tr.Mkdir(tr.Hier.Parent)
+	if driver == cgroups.DriverSystemd {
+		tr.Mkdir(filepath.Join(tr.Hier.Parent, "kubepods.slice"))
+	} else {
+		tr.Mkdir(filepath.Join(tr.Hier.Parent, "kubepods"))
+	}
+	return tr
+}
+
+// NewReal creates a real tree on whichever cgroup version the host runs (NewV1 or NewV2).
+func NewReal(t testing.TB, driver cgroups.Driver) *Tree {
+	t.Helper()
+	if v, err := cgroups.DetectVersion("/sys/fs/cgroup"); err == nil && v == cgroups.V2 {
+		return NewV2(t, driver)
+	}
+	return NewV1(t, driver)
+}
+
+// V2Controllers are the controllers a real v2 tree enables for its children.
+var V2Controllers = []string{"cpu", "memory", "pids", "io"}
 
 // NewRealV1 creates the kubepods root of a real cgroup v1 tree under <root>/<ctrl>/<prefix>-<random>;
 // the caller removes it with Remove.
@@ -72,7 +115,8 @@ func NewRealV1(root string, driver cgroups.Driver, prefix string) *Tree {
 	return tr
 }
 
-// Mkdir creates rel in every controller (real) or as a directory (fixture), once.
+// Mkdir creates rel in every controller (real) or as a directory (fixture), once, and its
+// missing parents below the tree's parent first (so that Remove removes them too).
 func (tr *Tree) Mkdir(rel string) {
 	if tr.made[rel] {
 		return
@@ -80,7 +124,19 @@ func (tr *Tree) Mkdir(rel string) {
 	if tr.made == nil {
 		tr.made = map[string]bool{}
 	}
+	if parent := filepath.Dir(rel); rel != tr.Hier.Parent && strings.HasPrefix(parent, tr.Hier.Parent+"/") {
+		tr.Mkdir(parent)
+	}
 	tr.made[rel] = true
+	if tr.real && tr.Hier.Version == cgroups.V2 {
+		// v2: a cgroup has a controller only if its parent enables it for its children.
+		parent := filepath.Dir(tr.Hier.Path("", rel))
+		for _, c := range V2Controllers {
+			if err := os.WriteFile(filepath.Join(parent, "cgroup.subtree_control"), []byte("+"+c), 0o644); err != nil {
+				panic(fmt.Sprintf("enable controller %s in %s: %v", c, parent, err))
+			}
+		}
+	}
 	for _, ctrl := range tr.controllers() {
 		if err := os.MkdirAll(tr.Hier.Path(ctrl, rel), 0o755); err != nil {
 			panic(fmt.Sprintf("create cgroup %s: %v", tr.Hier.Path(ctrl, rel), err))
