@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
@@ -38,9 +39,15 @@ func testControllerOptions() *manager.Options {
 // and waits until it returned (also done at test end).
 func startIPController(tb testing.TB, cp *harness.ControlPlane, o *manager.Options) (stop func()) {
 	tb.Helper()
+	return startIPControllerAs(tb, cp, cp.Config, o)
+}
+
+// startIPControllerAs is startIPController talking to the apiserver with cfg's credentials.
+func startIPControllerAs(tb testing.TB, cp *harness.ControlPlane, cfg *rest.Config, o *manager.Options) (stop func()) {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(cp.Ctx)
 	done := make(chan error, 1)
-	go func() { done <- manager.Run(ctx, cp.Config, o) }()
+	go func() { done <- manager.Run(ctx, cfg, o) }()
 	stopped := false
 	stop = func() {
 		if stopped {
