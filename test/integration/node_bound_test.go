@@ -307,7 +307,9 @@ func podRef(p *corev1.Pod) nodeapi.PodRef {
 
 // statefulSetPod makes a pod one of StatefulSet set's (sticky IP, release on scale-down).
 func statefulSetPod(set string) func(*corev1.Pod) {
-	return func(p *corev1.Pod) { p.OwnerReferences = []metav1.OwnerReference{*setOwner(set, types.UID("uid-"+set))} }
+	return func(p *corev1.Pod) {
+		p.OwnerReferences = []metav1.OwnerReference{*setOwner(set, types.UID("uid-"+set))}
+	}
 }
 
 func getClaim(t *testing.T, cp *harness.ControlPlane, ip netip.Addr) *v1alpha1.IPClaim {
