@@ -132,7 +132,6 @@ func serviceAccountIdentity(t *testing.T, cp *harness.ControlPlane, sa, node str
 func netdAllocator(t *testing.T, cp *harness.ControlPlane, id *identity) *netd.IPAMAllocator {
 	t.Helper()
 	ctx, cancel := context.WithCancel(cp.Ctx)
-	t.Cleanup(cancel)
 	pools := client.NewIPPoolInformer(id.ecloud, 0)
 	claims := client.NewIPClaimInformer(id.ecloud, 0, nil)
 	factory := informers.NewSharedInformerFactory(id.kube, 0)
@@ -141,12 +140,13 @@ func netdAllocator(t *testing.T, cp *harness.ControlPlane, id *identity) *netd.I
 	alloc, err := ipam.New(ipam.Config{Claims: id.ecloud.IPClaims(), Pools: pools, ClaimsInformer: claims,
 		Namespaces: corelisters.NewNamespaceLister(nsInf.GetIndexer())})
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	go pools.RunWithContext(ctx)
 	go claims.RunWithContext(ctx)
 	factory.Start(ctx.Done())
-	t.Cleanup(factory.Shutdown)
+	t.Cleanup(func() { cancel(); factory.Shutdown() }) // Shutdown waits for the informers ctx stops
 	if !cache.WaitForCacheSync(ctx.Done(), alloc.HasSynced, nodes.HasSynced, nsInf.HasSynced) {
 		t.Fatalf("informers of %s did not sync", id.name)
 	}
