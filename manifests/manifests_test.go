@@ -225,6 +225,10 @@ func TestSchedulerConfigEnablesEcloudPlugins(t *testing.T) {
 			if !enabled["DualDatacenter"] || !enabled["IPPool"] {
 				t.Errorf("%s: profile %s enables %v, want DualDatacenter and IPPool", dir, *cfg.Profiles[0].SchedulerName, enabled)
 			}
+			// DualDatacenter's PostFilter preempts; DefaultPreemption would run first without the rule.
+			if pf := cfg.Profiles[0].Plugins.PostFilter.Disabled; len(pf) != 1 || pf[0].Name != "DefaultPreemption" {
+				t.Errorf("%s: postFilter disabled %v, want [DefaultPreemption]", dir, pf)
+			}
 			want := map[string]string{".": "ecloud-scheduler", "overlays/replace-default-scheduler": "default-scheduler"}[dir]
 			if *cfg.Profiles[0].SchedulerName != want {
 				t.Errorf("%s: profile %q, want %q", dir, *cfg.Profiles[0].SchedulerName, want)

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/defaultpreemption"
 
 	"github.com/ecloud-io/ecloud/scheduler-plugins/apis/config"
 	_ "github.com/ecloud-io/ecloud/scheduler-plugins/apis/config/scheme" // registers the args types
@@ -32,6 +33,8 @@ type DualDatacenter struct {
 	resolver  *dcrule.Resolver
 	inflight  *inflight
 	counts    *countCache
+	// preemption is the PostFilter: upstream DefaultPreemption wired to the rule (preemption.go).
+	preemption *defaultpreemption.DefaultPreemption
 }
 
 var (
@@ -70,6 +73,9 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 		},
 		inflight: newInflight(),
 		counts:   newCountCache(),
+	}
+	if p.preemption, err = newPreemption(ctx, h, p); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

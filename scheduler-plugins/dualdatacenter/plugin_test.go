@@ -439,3 +439,35 @@ func TestCountCacheFollowsHealth(t *testing.T) {
 		}
 	}
 }
+
+func TestVictimsBreakRule(t *testing.T) {
+	// web (ReplicaSet web-new of Deployment web): 2 pods in dc-a (one node each), 1 in dc-b;
+	// db (StatefulSet): 1 pod per datacenter; a bare pod and a terminating pod of web.
+	a0, a1 := newPod("a0", inRS(rsNew), on("dc-a-0")), newPod("a1", inRS(rsNew), on("dc-a-1"))
+	b0 := newPod("b0", inRS(rsNew), on("dc-b-0"))
+	gone := newPod("gone", inRS(rsNew), on("dc-b-1"), terminating())
+	dbA, dbB := newPod("db-0", ownedBy("StatefulSet", "db", sts.UID), on("dc-a-0")), newPod("db-1", ownedBy("StatefulSet", "db", sts.UID), on("dc-b-0"))
+	bare := newPod("bare", on("dc-b-0"))
+	p := newTestPlugin(t, config.OutageHold)
+	p.nodeInfos = snapshotOf(cluster([]*v1.Pod{a0, a1, b0, gone, dbA, dbB, bare}, nil))
+	for _, tc := range []struct {
+		name    string
+		victims []*v1.Pod
+		want    string // substring of the refusal, "" = allowed
+	}{
+		{"one of two pods in a datacenter", []*v1.Pod{a0}, ""},
+		{"both pods of a datacenter", []*v1.Pod{a0, a1}, "deployment shop/web in fewer than two datacenters (dc-a=0, dc-b=1"},
+		{"the last live pod of a datacenter (the other is terminating)", []*v1.Pod{b0}, "deployment shop/web in fewer than two datacenters (dc-a=2, dc-b=0"},
+		{"the last pod of a StatefulSet in a datacenter", []*v1.Pod{dbB, bare}, "statefulset shop/db"},
+		{"pods outside any group", []*v1.Pod{bare}, ""},
+		{"a terminating victim", []*v1.Pod{gone}, ""},
+		{"one pod of each of two groups, neither the last", []*v1.Pod{a1, bare}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := p.victimsBreakRule(tc.victims)
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Fatalf("victimsBreakRule = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
