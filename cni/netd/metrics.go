@@ -7,6 +7,8 @@ import (
 
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
+
+	"github.com/ecloud-io/ecloud/cni/ovs"
 )
 
 var (
@@ -31,14 +33,28 @@ var (
 		Buckets:        metrics.ExponentialBuckets(0.001, 2, 14),
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"op", "phase"})
+	readyGauge = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Subsystem:      "ecloud_netd",
+		Name:           "ready",
+		Help:           "1 when netd serves CNI ADDs on its datapath (system or netdev), 0 while it cannot (e.g. the openvswitch module is missing).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"datapath"})
 	registerOnce sync.Once
 )
 
 // RegisterMetrics registers netd's metrics with the legacy registry (once).
 func RegisterMetrics() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(cniRequests, datapathSyncs, phases)
+		legacyregistry.MustRegister(cniRequests, datapathSyncs, phases, readyGauge)
 	})
+}
+
+func setReady(datapath ovs.DatapathType, ready bool) {
+	v := 0.0
+	if ready {
+		v = 1
+	}
+	readyGauge.WithLabelValues(string(datapath)).Set(v)
 }
 
 func observeRequest(op string, start time.Time, code uint) {
