@@ -204,7 +204,7 @@ mode: iptables
 # Pod traffic to a Service is SNATed to the node: the reply from an endpoint elsewhere (another
 # host's pod over the tunnel, or the apiserver on the datacenter network) then comes back through
 # this host's conntrack, which undoes the DNAT. The ecloud overlay carries pod-to-pod replies past
-# the host stack, so without it a ClusterIP connection never completes (README, CNI datapath).
+# the host stack, so without it a ClusterIP connection never completes (docs/design/cni-datapath.md).
 iptables: {masqueradeAll: true}
 hostnameOverride: ${NODE_NAME[$h]}
 clientConnection: {kubeconfig: $PKI/kube-proxy.kubeconfig}
@@ -253,7 +253,7 @@ for h in "${HOSTS[@]}"; do
   in_host "$h" ovs-vsctl --timeout=20 --may-exist add-br br-int -- set bridge br-int datapath_type=netdev
   # The userspace datapath sends tunnel packets only out of an OVS bridge that owns the endpoint
   # IP: the NIC becomes a port of br-phy, which takes over its address and the default route (the
-  # OVS userspace-tunneling layout, README: CNI datapath). br-phy gets a MAC of its own (the NIC's
+  # OVS userspace-tunneling layout, docs/design/cni-datapath.md). br-phy gets a MAC of its own (the NIC's
   # with the first octet 0a, or 0e): with the NIC's own, the kernel would also take every frame for the
   # host off eth0 itself (the weak host model answers for br-phy's address there), and each
   # packet would arrive twice.
