@@ -7,12 +7,14 @@ set -euo pipefail
 purpose=${1:?usage: hack/install-deps.sh test|up}
 case "$purpose" in
   # openvswitch-switch, iproute2, iputils-ping, ethtool: the CNI datapath tests (root only);
-  # iptables: the gateway/kube-proxy path.
-  test) pkgs=(iproute2 iputils-ping ethtool iptables openvswitch-switch) ;;
+  # iptables: the gateway/kube-proxy path; prometheus: promtool for the alerting rules' tests.
+  test) pkgs=(iproute2 iputils-ping ethtool iptables openvswitch-switch prometheus) ;;
 
   # containerd + runc: one container runtime per simulated host; util-linux: nsenter/unshare for
-  # the hosts' namespaces; openssl: the cluster's throwaway PKI; the rest as for test.
-  up) pkgs=(containerd runc iptables iproute2 ethtool openvswitch-switch util-linux openssl) ;;
+  # the hosts' namespaces; openssl: the cluster's throwaway PKI; prometheus: the cluster's
+  # Prometheus (scraping every component, the alerting rules) and curl to wait for it; the rest as
+  # for test.
+  up) pkgs=(containerd runc iptables iproute2 ethtool openvswitch-switch util-linux openssl prometheus curl) ;;
   *) echo "install-deps: unknown purpose $purpose" >&2; exit 2 ;;
 esac
 missing=()

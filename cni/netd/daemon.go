@@ -220,7 +220,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.ready.Store(true)
-	setReady(d.cfg.Datapath, true)
 	logger.Info("netd ready", "socket", d.cfg.Socket, "tunnelType", d.cfg.TunnelType)
 	if err := d.setNodeCondition(ctx, corev1.ConditionTrue, ReasonDatapathReady,
 		fmt.Sprintf("br-int on the %s datapath, %s tunnels", d.cfg.Datapath, d.cfg.TunnelType)); err != nil {

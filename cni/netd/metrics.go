@@ -3,12 +3,11 @@ package netd
 import (
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
-
-	"github.com/ecloud-io/ecloud/cni/ovs"
 )
 
 var (
@@ -33,28 +32,31 @@ var (
 		Buckets:        metrics.ExponentialBuckets(0.001, 2, 14),
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"op", "phase"})
-	readyGauge = metrics.NewGaugeVec(&metrics.GaugeOpts{
+	// readyGauge reports the readiness of the daemon set with ReportReady (the /readyz answer).
+	readyGauge = metrics.NewGaugeFunc(&metrics.GaugeOpts{
 		Subsystem:      "ecloud_netd",
 		Name:           "ready",
-		Help:           "1 when netd serves CNI ADDs on its datapath (system or netdev), 0 while it cannot (e.g. the openvswitch module is missing).",
+		Help:           "1 when netd is ready (informers synced, br-int and the CNI socket up: what /readyz answers), else 0.",
 		StabilityLevel: metrics.ALPHA,
-	}, []string{"datapath"})
+	}, func() float64 {
+		if d := readyDaemon.Load(); d != nil && d.Ready() {
+			return 1
+		}
+		return 0
+	})
+	readyDaemon  atomic.Pointer[Daemon]
 	registerOnce sync.Once
 )
+
+// ReportReady makes ecloud_netd_ready report d's readiness.
+func ReportReady(d *Daemon) { readyDaemon.Store(d) }
 
 // RegisterMetrics registers netd's metrics with the legacy registry (once).
 func RegisterMetrics() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(cniRequests, datapathSyncs, phases, readyGauge)
+		legacyregistry.MustRegister(cniRequests, datapathSyncs, phases)
+		legacyregistry.RawMustRegister(readyGauge)
 	})
-}
-
-func setReady(datapath ovs.DatapathType, ready bool) {
-	v := 0.0
-	if ready {
-		v = 1
-	}
-	readyGauge.WithLabelValues(string(datapath)).Set(v)
 }
 
 func observeRequest(op string, start time.Time, code uint) {

@@ -99,7 +99,6 @@ func (d *Daemon) waitForKernelDatapath(ctx context.Context) error {
 				msg += ": " + err.Error()
 			}
 			d.blocked.Store(&nodeapi.Error{Code: nodeapi.CodeNotAvailable, Msg: "ecloud netd cannot attach pods: " + msg})
-			setReady(d.cfg.Datapath, false)
 			logger.Error(nil, "Node not ready for pods", "reason", ReasonKernelModuleMissing, "module", openvswitchModule, "message", msg)
 			d.recorder.Event(d.nodeRef(), corev1.EventTypeWarning, ReasonKernelModuleMissing, msg)
 			if err := d.setNodeCondition(ctx, corev1.ConditionFalse, ReasonKernelModuleMissing, msg); err != nil {

@@ -15,8 +15,12 @@
 #                  address lives on br-phy, a tap of ovs-vswitchd: were OVS a pod, a restart of
 #                  that pod would take the node's address (and its kubelet) off the network. So
 #                  up.sh runs OVS as a host daemon and labels the hosts HOST_NODE_LABELS: netd
-#                  runs the netdev datapath there, and the DaemonSet's ovs container starts none.
-#   root netns     only netns-forward: 127.0.0.1:$API_PORT -> the apiserver, for bin/kubectl
+#                  runs the netdev datapath there, and the DaemonSet's ovs container starts none;
+#                  and Prometheus (Debian's package) on 10.250.0.1:9090, scraping every ecloud
+#                  component on every host (pods annotated prometheus.io/scrape), with the
+#                  alerting rules of manifests/prometheus
+#   root netns     only netns-forward: 127.0.0.1:$API_PORT -> the apiserver, for bin/kubectl, and
+#                  127.0.0.1:$PROM_PORT -> Prometheus
 #   cgroups        /eup/cp (control plane), /eup/<host>/sys (host daemons), /eup/<host>/pods (the
 #                  kubelet's cgroupRoot): make down kills whatever is left in /eup, then removes it
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -25,6 +29,8 @@ WORKDIR=${WORKDIR:-$ROOT/_work}
 BIN=${BIN:-$ROOT/bin}
 IMAGES=${IMAGES:-$ROOT/_out/images}
 API_PORT=${API_PORT:-26443}
+# Prometheus' forwarder in the root namespace (a second cluster with its own API_PORT gets its own).
+PROM_PORT=${PROM_PORT:-$((API_PORT + 1000))}
 CP_NS=$PREFIX-cp
 CG=/$PREFIX
 UNDERLAY_PREFIX=10.250.0

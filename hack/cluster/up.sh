@@ -9,7 +9,8 @@
 # KUBECONFIG line. Layout: lib.sh.
 #
 # Running it again while the cluster is up only prints the summary. Undo with down.sh (make down).
-# Environment: WORKDIR (default _work), API_PORT (default 26443, on 127.0.0.1), PREFIX (eup).
+# Environment: WORKDIR (default _work), API_PORT (default 26443, on 127.0.0.1), PROM_PORT (Prometheus
+# on 127.0.0.1, default API_PORT+1000), PREFIX (eup).
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -26,6 +27,7 @@ if [ -f "$STATE/up" ] && kubectl_admin get --raw /readyz >/dev/null 2>&1; then
 fi
 [ ! -e "$STATE/up" ] && [ ! -e "$STATE/anchor-a.pid" ] || die "a previous cluster was not removed completely: run make down first"
 [ -z "$(ss -ltnH "( sport = :$API_PORT )" 2>/dev/null)" ] || die "port $API_PORT on 127.0.0.1 is taken: set API_PORT"
+[ -z "$(ss -ltnH "( sport = :$PROM_PORT )" 2>/dev/null)" ] || die "port $PROM_PORT on 127.0.0.1 is taken: set PROM_PORT"
 for ns in "$CP_NS" "${HOSTS[@]/#/$PREFIX-}"; do
   [ ! -e "/run/netns/$ns" ] || die "network namespace $ns exists (another make up? set PREFIX, or make down)"
 done
@@ -138,6 +140,34 @@ cp_start kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig="$P
 cp_start kube-scheduler "$BIN/kube-scheduler" --kubeconfig="$PKI/scheduler.kubeconfig" \
   --authentication-kubeconfig="$PKI/scheduler.kubeconfig" --authorization-kubeconfig="$PKI/scheduler.kubeconfig" \
   --bind-address=127.0.0.1 --leader-elect=false
+
+# ------------------------------------------------------------------ Prometheus (netns eup-cp)
+# Debian's prometheus, next to the apiserver: it reaches every host (the datacenter network: netd
+# and node-agent use the host network) and every pod (the overlay route above). Debian builds it
+# without Kubernetes discovery: prom-targets.sh lists the kube-system pods annotated
+# prometheus.io/scrape into file_sd files, job = their app.kubernetes.io/name, as
+# manifests/prometheus/ecloud-alerts.yaml expects. The https targets (the scheduler's secure port:
+# self-signed, delegated authorization) get the cluster admin's token: a throwaway cluster's.
+awk -F, '$2 == "admin" {print $1}' "$PKI/tokens.csv" >"$PKI/prometheus.token"
+chmod 600 "$PKI/prometheus.token"
+mkdir -p "$WORKDIR/cp/prometheus" "$WORKDIR/cp/prometheus-targets"
+cat >"$WORKDIR/cp/prometheus.yml" <<EOF
+# Written by hack/cluster/up.sh.
+global: {scrape_interval: 5s, evaluation_interval: 15s}
+rule_files: [$ROOT/manifests/prometheus/ecloud-alerts.yaml]
+scrape_configs:
+- job_name: ecloud-http
+  file_sd_configs: [{files: [$WORKDIR/cp/prometheus-targets/http.json], refresh_interval: 10s}]
+- job_name: ecloud-https
+  scheme: https
+  authorization: {credentials_file: $PKI/prometheus.token}
+  tls_config: {insecure_skip_verify: true}
+  file_sd_configs: [{files: [$WORKDIR/cp/prometheus-targets/https.json], refresh_interval: 10s}]
+EOF
+start prometheus-targets "$CG/cp" "$HERE/prom-targets.sh" "$WORKDIR/cp/prometheus-targets" "$BIN/kubectl" "$ADMIN_KUBECONFIG"
+cp_start prometheus prometheus --config.file="$WORKDIR/cp/prometheus.yml" --storage.tsdb.path="$WORKDIR/cp/prometheus" \
+  --web.listen-address="$CP_IP:9090" --log.level=warn
+start netns-forward-prometheus "$CG/cp" "$BIN/netns-forward" -listen "127.0.0.1:$PROM_PORT" -netns "/run/netns/$CP_NS" -target "$CP_IP:9090"
 
 # ------------------------------------------------------------------ hosts
 host_configs() { # KEY: containerd, kubelet and kube-proxy configuration of a host
@@ -300,5 +330,6 @@ wait_for 60 "the nodes' not-ready taints lifted" nodes_untainted
 kubectl_admin apply --server-side -k "$ROOT/manifests/examples" >/dev/null
 "$HERE/wait-workloads.sh" 180 || die "workloads not ready"
 mark "workloads Running" "$s"
+wait_for 60 "Prometheus ready (logs/prometheus.log)" curl -sf "http://127.0.0.1:$PROM_PORT/-/ready"
 mark "TOTAL make up" "$T0"
 "$HERE/summary.sh"

@@ -169,6 +169,7 @@ func TestLocalCluster(t *testing.T) {
 	}
 	t.Run("ecloud examples", func(t *testing.T) { checkExamples(t, c) })
 	t.Run("node agent", func(t *testing.T) { checkNodeAgentSamples(t, c) })
+	t.Run("Prometheus", func(t *testing.T) { checkPrometheus(t, c, len(nodes)) })
 	t.Run("sticky IP follows its pod", func(t *testing.T) { checkStickyMove(t, c, nodes) })
 	t.Run("deleting everything leaves nothing behind", func(t *testing.T) {
 		checkNothingLeftBehind(t, c, demoNS, ns)

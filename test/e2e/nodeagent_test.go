@@ -26,9 +26,11 @@ const (
 	nodeAgentPort   = "9102"
 )
 
-// checkNodeAgentSamples points the node agents at an Odin-protocol receiver (which enforces
-// falcon transfer's validation) on the datacenter network, and checks that both hosts push the
-// example pods' container samples there and serve them on /metrics.
+// checkNodeAgentSamples points the node agents, with their default flags, at an Odin receiver that
+// answers as Open-Falcon's transfer does (falcontest: plain JSON only, transfer's validation; the
+// real transfer cannot be built from the module proxy) on the datacenter network, and checks that
+// both hosts push the example pods' container samples there, that every item the agents count as
+// sent arrived with nothing rejected or dropped, and that they serve the samples on /metrics.
 func checkNodeAgentSamples(t *testing.T, c *cluster) {
 	ctx := context.Background()
 	cpNS, err := os.Open("/run/netns/" + c.prefix + "-cp")
@@ -83,6 +85,49 @@ func checkNodeAgentSamples(t *testing.T, c *cluster) {
 			t.Errorf("the receiver refused %d items as falcon transfer would", n)
 		}
 	})
+	t.Run("every item the agents count as sent arrived, none dropped", func(t *testing.T) {
+		// Read the agents' counters first: whatever they count as sent was accepted before.
+		var sent float64
+		for _, h := range []string{"a", "b"} {
+			f, err := os.Open("/run/netns/" + c.prefix + "-" + h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := httpGetIn(f, "127.0.0.1:"+nodeAgentPort, "/metrics")
+			f.Close()
+			if err != nil {
+				t.Fatalf("node-agent /metrics on host %s: %v", h, err)
+			}
+			for _, m := range []struct {
+				series string
+				want0  bool
+			}{
+				{`node_agent_odin_items_total{outcome="sent"}`, false},
+				{`node_agent_odin_items_total{outcome="rejected"}`, true},
+				{`node_agent_odin_items_total{outcome="spool_dropped"}`, true},
+				{`node_agent_odin_items_total{outcome="invalid"}`, true},
+				{`node_agent_odin_gzip_fallbacks_total`, true},
+			} {
+				v, ok := sampleValue(body, m.series)
+				switch {
+				case !ok:
+					t.Errorf("host %s: no %s on /metrics", h, m.series)
+				case m.want0 && v != 0:
+					t.Errorf("host %s: %s = %v, want 0 with the default flags", h, m.series, v)
+				case !m.want0:
+					sent += v
+				}
+			}
+		}
+		got := len(odin.Items())
+		if float64(got) < sent || sent == 0 {
+			t.Errorf("the receiver holds %d valid items, the agents count %v sent", got, sent)
+		}
+		t.Logf("the receiver holds %d valid items (%d invalid), the agents count %v sent", got, odin.Invalid(), sent)
+		if enc := odin.LastHeader().Get("Content-Encoding"); enc != "" {
+			t.Errorf("the agents pushed with Content-Encoding %q, want plain JSON by default", enc)
+		}
+	})
 	t.Run("samples of the example pods on /metrics", func(t *testing.T) {
 		f, err := os.Open("/run/netns/" + c.prefix + "-a")
 		if err != nil {
@@ -134,4 +179,20 @@ func restartNodeAgents(t *testing.T, c *cluster) {
 		}
 		return true, nil
 	})
+}
+
+// sampleValue finds the sample `series value` (series exactly as exposed, labels included) in a
+// Prometheus text exposition.
+func sampleValue(body, series string) (float64, bool) {
+	for _, l := range strings.Split(body, "\n") {
+		rest, ok := strings.CutPrefix(l, series+" ")
+		if !ok {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(rest, &v); err == nil {
+			return v, true
+		}
+	}
+	return 0, false
 }
