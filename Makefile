@@ -80,6 +80,10 @@ up: ## start the local two-datacenter cluster on real kubelets (root; see hack/c
 down: ## stop the local cluster and remove everything make up made (safe to repeat)
 	@hack/cluster/down.sh
 
+.PHONY: guest-datapath
+guest-datapath: ## pod<->pod between the kernel OVS datapath in a QEMU guest (Debian's kernel) and the userspace datapath, over VXLAN and Geneve (root, QEMU; hack/guest-datapath)
+	@hack/guest-datapath/run.sh
+
 .PHONY: e2e
 e2e: ## end-to-end tests on the local cluster (root, else they skip; reuse a running make up, else bring one up and down)
 	ECLOUD_E2E=1 $(GO) test -count=1 -v -timeout 60m ./test/e2e/

@@ -7,7 +7,10 @@
 #                         controller, ip-controller, node-agent, and netd (which also carries
 #                         ecloud-cni, which it copies to the host's /opt/cni/bin, and the build
 #                         host's ovs-vsctl, ovs-ofctl and ovs-appctl with their shared libraries:
-#                         netd drives the host's Open vSwitch through them)
+#                         netd drives the node's Open vSwitch through them)
+#   ecloud/ovs:dev        the node's Open vSwitch (netd DaemonSet, container ovs): Debian's
+#                         openvswitch packages and their library closure, unpacked with dpkg-deb
+#                         (hack/ovs-rootfs.sh, cached in _out/ovs-rootfs), and bin/ecloud-ovs
 # Each image is a static Go binary on a minimal base (hack/image-build). An image is rebuilt only
 # when one of its binaries is newer than its tarball.
 set -euo pipefail
@@ -64,5 +67,15 @@ if [ -x "$BIN/netd" ]; then
   [ -x "$BIN/ecloud-cni" ] && files+=("$BIN/ecloud-cni=/usr/local/bin/ecloud-cni")
   mapfile -t ovs < <(with_libs ovs-vsctl ovs-ofctl ovs-appctl)
   image netd "${files[@]}" "${ovs[@]}"
+fi
+if [ -x "$BIN/ecloud-ovs" ]; then
+  ROOTFS=${OVS_ROOTFS:-$OUT/../ovs-rootfs}
+  [ -d "$ROOTFS" ] || "$PWD/hack/ovs-rootfs.sh" "$ROOTFS"
+  tar=$OUT/ovs.tar
+  if [ ! -f "$tar" ] || [ "$BIN/ecloud-ovs" -nt "$tar" ] || [ "$ROOTFS" -nt "$tar" ]; then
+    "$BIN/image-build" -ref "ecloud/ovs:$TAG" -o "$tar" -tree "$ROOTFS=/" -file "$BIN/ecloud-ovs=/usr/local/bin/ecloud-ovs" \
+      -entrypoint /usr/local/bin/ecloud-ovs
+    echo "build-images: ecloud/ovs:$TAG -> $tar"
+  fi
 fi
 exit 0

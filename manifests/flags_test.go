@@ -17,6 +17,7 @@ var binaries = map[string]string{
 	"/usr/local/bin/controller":       "../scheduler-plugins/cmd/controller",
 	"/usr/local/bin/ip-controller":    "../cni/cmd/ip-controller",
 	"/usr/local/bin/netd":             "../cni/cmd/netd",
+	"/usr/local/bin/ecloud-ovs":       "../cni/cmd/ecloud-ovs",
 	"/usr/local/bin/node-agent":       "../node-agent/cmd/node-agent",
 }
 
@@ -55,7 +56,7 @@ func TestContainerFlagsExist(t *testing.T) {
 		known[command] = flags
 		return flags
 	}
-	for _, dir := range []string{".", "overlays/replace-default-scheduler"} {
+	for _, dir := range []string{".", "overlays/replace-default-scheduler", "overlays/host-ovs"} {
 		for _, u := range build(t, dir) {
 			ctrs, found, _ := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
 			if !found {

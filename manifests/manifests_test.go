@@ -62,7 +62,7 @@ func convert[T any](t *testing.T, u *unstructured.Unstructured) *T {
 	return out
 }
 
-var kustomizations = []string{".", "overlays/replace-default-scheduler", "examples", "crds"}
+var kustomizations = []string{".", "overlays/replace-default-scheduler", "overlays/host-ovs", "examples", "crds"}
 
 func TestKustomizationsBuild(t *testing.T) {
 	for _, dir := range kustomizations {
@@ -77,7 +77,7 @@ func TestKustomizationsBuild(t *testing.T) {
 // TestInstallObjects checks the kube-system install: everything namespaced lands in kube-system,
 // every workload's ServiceAccount is part of it, and the images follow ecloud/<binary>:dev.
 func TestInstallObjects(t *testing.T) {
-	for _, dir := range []string{".", "overlays/replace-default-scheduler"} {
+	for _, dir := range []string{".", "overlays/replace-default-scheduler", "overlays/host-ovs"} {
 		t.Run(dir, func(t *testing.T) {
 			objs := build(t, dir)
 			sas := map[string]bool{}
@@ -286,5 +286,48 @@ func TestExamples(t *testing.T) {
 	}
 	if pools != 3 {
 		t.Errorf("%d IPPools, want 3 (one per datacenter, one spanning both)", pools)
+	}
+}
+
+// TestNetdShipsOVS: the default install runs Open vSwitch in the netd DaemonSet (container ovs,
+// database on a hostPath, the host's kernel modules), the host-ovs overlay does not and needs
+// the host's /run/openvswitch.
+func TestNetdShipsOVS(t *testing.T) {
+	for _, tt := range []struct {
+		dir     string
+		shipped bool
+	}{{".", true}, {"overlays/host-ovs", false}} {
+		var ds *unstructured.Unstructured
+		for _, u := range build(t, tt.dir) {
+			if u.GetKind() == "DaemonSet" && u.GetName() == "ecloud-netd" {
+				ds = u
+			}
+		}
+		if ds == nil {
+			t.Fatalf("%s: no DaemonSet ecloud-netd", tt.dir)
+		}
+		containers, _, _ := unstructured.NestedSlice(ds.Object, "spec", "template", "spec", "containers")
+		names := map[string]bool{}
+		for _, c := range containers {
+			names[c.(map[string]any)["name"].(string)] = true
+		}
+		volumes, _, _ := unstructured.NestedSlice(ds.Object, "spec", "template", "spec", "volumes")
+		hostPaths := map[string]string{}
+		for _, v := range volumes {
+			v := v.(map[string]any)
+			hp, _, _ := unstructured.NestedString(v, "hostPath", "path")
+			typ, _, _ := unstructured.NestedString(v, "hostPath", "type")
+			hostPaths[hp] = typ
+		}
+		if !names["netd"] || names["ovs"] != tt.shipped {
+			t.Errorf("%s: containers %v, want netd and ovs=%v", tt.dir, names, tt.shipped)
+		}
+		_, db := hostPaths["/var/lib/ecloud/ovs"]
+		if db != tt.shipped {
+			t.Errorf("%s: OVS database hostPath present=%v, want %v", tt.dir, db, tt.shipped)
+		}
+		if want := map[bool]string{true: "DirectoryOrCreate", false: "Directory"}[tt.shipped]; hostPaths["/run/openvswitch"] != want {
+			t.Errorf("%s: /run/openvswitch hostPath type %q, want %s", tt.dir, hostPaths["/run/openvswitch"], want)
+		}
 	}
 }

@@ -19,6 +19,10 @@ import (
 // Name identifies the daemon in logs and metrics.
 const Name = "ecloud-netd"
 
+// DatapathLabel on a Node overrides --datapath for the netd on that node ("system" or
+// "netdev"): one DaemonSet serves a cluster whose nodes differ.
+const DatapathLabel = "network.ecloud.io/datapath"
+
 // TunnelIPAnnotation on a Node overrides the tunnel endpoint (default: its first InternalIP).
 const TunnelIPAnnotation = "network.ecloud.io/tunnel-ip"
 
@@ -33,6 +37,14 @@ type Config struct {
 	// GatewayPort is the internal port through which host and pods talk, and through which
 	// non-overlay traffic leaves into the host stack.
 	GatewayPort string
+	// Datapath is the OVS datapath of the bridge: system (the kernel module; tunnels through the
+	// host's IP stack) or netdev (userspace, for hosts without the module: the host's uplink
+	// must sit on an OVS bridge, br-phy, that owns the tunnel endpoint IP). The node's
+	// DatapathLabel overrides it.
+	Datapath ovs.DatapathType
+	// ModuleDir is where the kernel lists its loaded modules (default /sys/module): the system
+	// datapath needs openvswitch there.
+	ModuleDir string
 	// TunnelType is vxlan or geneve.
 	TunnelType ovs.TunnelType
 	// MTU of pod interfaces (room for the tunnel header).
@@ -67,6 +79,12 @@ func (c *Config) Default() {
 	if c.GatewayPort == "" {
 		c.GatewayPort = "ecloud-gw"
 	}
+	if c.Datapath == "" {
+		c.Datapath = ovs.System
+	}
+	if c.ModuleDir == "" {
+		c.ModuleDir = "/sys/module"
+	}
 	if c.TunnelType == "" {
 		c.TunnelType = ovs.VXLAN
 	}
@@ -100,6 +118,9 @@ func (c *Config) Validate() field.ErrorList {
 		if n.v == "" || len(n.v) > 15 {
 			errs = append(errs, field.Invalid(p.Child(n.f), n.v, "must be an interface name of 1-15 characters"))
 		}
+	}
+	if err := c.Datapath.Validate(); err != nil {
+		errs = append(errs, field.NotSupported(p.Child("datapath"), c.Datapath, []string{string(ovs.System), string(ovs.Netdev)}))
 	}
 	if err := c.TunnelType.Validate(); err != nil {
 		errs = append(errs, field.NotSupported(p.Child("tunnelType"), c.TunnelType, []string{string(ovs.VXLAN), string(ovs.Geneve)}))

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
@@ -36,6 +37,8 @@ type Deps struct {
 	Switch ovs.Switch
 	// Allocator hands out IPs (default: IPAMAllocator, cni/ipam on the daemon's informers).
 	Allocator Allocator
+	// Recorder records Events on the Node (default: through Kube, as ecloud-netd).
+	Recorder record.EventRecorder
 	// ObservePhase, if set, is called with the duration of every timed phase of a CNI request
 	// (op add/attach/del; containerID set) and of a datapath sync (op sync), besides the
 	// ecloud_netd_phase_duration_seconds metric: benchmarks take percentiles from it.
@@ -45,6 +48,9 @@ type Deps struct {
 // Daemon is one node's netd.
 type Daemon struct {
 	cfg              Config
+	kube             kubernetes.Interface
+	recorder         record.EventRecorder
+	stopRecorder     func()
 	sw               ovs.Switch
 	alloc            Allocator
 	observePhaseHook func(op, phase, containerID string, d time.Duration)
@@ -61,6 +67,10 @@ type Daemon struct {
 	syncer *syncer
 	ports  *portBatcher
 	ready  atomic.Bool
+	// synced: the informers have synced (DEL and GC can run even while the node is blocked).
+	synced atomic.Bool
+	// blocked is the error CNI requests get while the node cannot have a datapath.
+	blocked atomic.Pointer[nodeapi.Error]
 
 	// Owned by the syncer goroutine: what the last sync programmed, when flows were last
 	// replaced as a whole, and what the last full sync saw of OVS.
@@ -85,10 +95,13 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("invalid netd configuration: %w", errs.ToAggregate())
 	}
-	d := &Daemon{cfg: cfg, sw: deps.Switch, alloc: deps.Allocator, observePhaseHook: deps.ObservePhase,
+	d := &Daemon{cfg: cfg, kube: deps.Kube, recorder: deps.Recorder, stopRecorder: func() {}, sw: deps.Switch, alloc: deps.Allocator, observePhaseHook: deps.ObservePhase,
 		attachingPorts: map[string]int{}, attached: map[nodeapi.Attachment]ovs.Port{}, flowGen: map[nodeapi.Attachment]uint64{}, earlyAdds: map[nodeapi.Attachment]*earlyAdd{}}
 	if d.sw == nil {
 		d.sw = ovs.NewExec(cfg.OVS)
+	}
+	if d.recorder == nil {
+		d.recorder, d.stopRecorder = newRecorder(deps.Kube, cfg.NodeName)
 	}
 	var err error
 	if cfg.HostNetNS == "" {
@@ -162,6 +175,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	logger := klog.LoggerWithValues(klog.FromContext(ctx), "node", d.cfg.NodeName, "bridge", d.cfg.Bridge)
 	ctx = klog.NewContext(ctx, logger)
 	defer d.nl.Close()
+	defer d.stopRecorder()
 	for _, inf := range d.informers {
 		go inf.Run(ctx.Done())
 	}
@@ -184,6 +198,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return fmt.Errorf("netd on %s: informers did not sync: %w", d.cfg.NodeName, ctx.Err())
 		}
 	}
+	d.synced.Store(true)
+	d.cfg.Datapath = d.resolveDatapath(ctx)
+	logger = logger.WithValues("datapath", d.cfg.Datapath)
+	ctx = klog.NewContext(ctx, logger)
+	if d.cfg.Datapath == ovs.System {
+		if err := d.waitForKernelDatapath(ctx); err != nil {
+			d.ready.Store(false)
+			return nil // ctx ended
+		}
+	}
 	if err := d.ensureBridge(ctx); err != nil {
 		return err
 	}
@@ -197,6 +221,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.ready.Store(true)
 	logger.Info("netd ready", "socket", d.cfg.Socket, "tunnelType", d.cfg.TunnelType)
+	if err := d.setNodeCondition(ctx, corev1.ConditionTrue, ReasonDatapathReady,
+		fmt.Sprintf("br-int on the %s datapath, %s tunnels", d.cfg.Datapath, d.cfg.TunnelType)); err != nil {
+		logger.Error(err, "Setting the node condition failed", "condition", ConditionDatapathReady)
+	}
 	tick := time.NewTicker(d.cfg.ResyncPeriod)
 	defer tick.Stop()
 	for {

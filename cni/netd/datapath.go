@@ -51,7 +51,7 @@ func tunnelPortName(node string) string {
 
 // ensureBridge creates the bridge and the gateway port and brings the gateway up.
 func (d *Daemon) ensureBridge(ctx context.Context) error {
-	if err := d.sw.EnsureBridge(ctx, d.cfg.Bridge); err != nil {
+	if err := d.sw.EnsureBridge(ctx, d.cfg.Bridge, d.cfg.Datapath); err != nil {
 		return err
 	}
 	ports, err := d.sw.ListPorts(ctx, d.cfg.Bridge, map[string]string{extRole: roleGateway})

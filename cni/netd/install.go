@@ -8,21 +8,24 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ecloud-io/ecloud/cni/ovs"
 	"github.com/ecloud-io/ecloud/cni/plugin"
 )
 
 // ConfListName is the file netd writes into the CNI conf dir.
 const ConfListName = "10-ecloud.conflist"
 
-// ConfList is the reference network configuration list for the plugin.
-func ConfList(version, network, socket string, mtu int) ([]byte, error) {
+// ConfList is the reference network configuration list for the plugin; datapath tells the
+// plugin whether pod interfaces need their checksum offload off (netdev).
+func ConfList(version, network, socket string, mtu int, datapath ovs.DatapathType) ([]byte, error) {
 	cl := map[string]any{
 		"cniVersion": version,
 		"name":       network,
 		"plugins": []map[string]any{{
-			"type":   plugin.Name,
-			"socket": socket,
-			"mtu":    mtu,
+			"type":     plugin.Name,
+			"socket":   socket,
+			"mtu":      mtu,
+			"datapath": string(datapath),
 		}},
 	}
 	return json.MarshalIndent(cl, "", "  ")
@@ -42,7 +45,7 @@ func (d *Daemon) install() error {
 		}
 	}
 	if d.cfg.CNIConfDir != "" {
-		data, err := ConfList(d.cfg.CNIVersion, d.cfg.NetworkName, d.cfg.Socket, d.cfg.MTU)
+		data, err := ConfList(d.cfg.CNIVersion, d.cfg.NetworkName, d.cfg.Socket, d.cfg.MTU, d.cfg.Datapath)
 		if err != nil {
 			return err
 		}

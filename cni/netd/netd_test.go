@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/ecloud-io/ecloud/cni/ovs"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -17,18 +21,37 @@ func TestConfigValidate(t *testing.T) {
 	if errs := ok.Validate(); len(errs) != 0 {
 		t.Fatalf("defaulted config: %v", errs)
 	}
+	if ok.Datapath != ovs.System {
+		t.Errorf("default datapath %q, want system (what production runs)", ok.Datapath)
+	}
 	bad := ok
-	bad.NodeName, bad.TunnelType, bad.MTU, bad.Bridge, bad.CNIBinDir = "", "gre", 100, "a-very-long-bridge-name", "/opt/cni/bin"
+	bad.NodeName, bad.TunnelType, bad.MTU, bad.Bridge, bad.CNIBinDir, bad.Datapath = "", "gre", 100, "a-very-long-bridge-name", "/opt/cni/bin", "kernel"
 	msg := bad.Validate().ToAggregate().Error()
-	for _, f := range []string{"netd.nodeName", "netd.tunnelType", "netd.mtu", "netd.bridge", "netd.pluginBinary"} {
+	for _, f := range []string{"netd.nodeName", "netd.tunnelType", "netd.mtu", "netd.bridge", "netd.pluginBinary", "netd.datapath"} {
 		if !strings.Contains(msg, f) {
 			t.Errorf("errors %q do not name %s", msg, f)
 		}
 	}
 }
 
+func TestModuleLoaded(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "openvswitch"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		want bool
+	}{{"openvswitch", true}, {"geneve", false}} {
+		got, err := moduleLoaded(dir, tt.name)
+		if err != nil || got != tt.want {
+			t.Errorf("moduleLoaded(%s) = %v, %v; want %v", tt.name, got, err, tt.want)
+		}
+	}
+}
+
 func TestConfList(t *testing.T) {
-	b, err := ConfList("1.1.0", "ecloud", "/run/ecloud/netd.sock", 1400)
+	b, err := ConfList("1.1.0", "ecloud", "/run/ecloud/netd.sock", 1400, ovs.System)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +60,7 @@ func TestConfList(t *testing.T) {
 		Name       string           `json:"name"`
 		Plugins    []map[string]any `json:"plugins"`
 	}
-	if err := json.Unmarshal(b, &cl); err != nil || cl.CNIVersion != "1.1.0" || cl.Name != "ecloud" || len(cl.Plugins) != 1 || cl.Plugins[0]["type"] != "ecloud-cni" || cl.Plugins[0]["socket"] != "/run/ecloud/netd.sock" || cl.Plugins[0]["mtu"] != float64(1400) {
+	if err := json.Unmarshal(b, &cl); err != nil || cl.CNIVersion != "1.1.0" || cl.Name != "ecloud" || len(cl.Plugins) != 1 || cl.Plugins[0]["type"] != "ecloud-cni" || cl.Plugins[0]["socket"] != "/run/ecloud/netd.sock" || cl.Plugins[0]["mtu"] != float64(1400) || cl.Plugins[0]["datapath"] != "system" {
 		t.Errorf("conflist %s, %v", b, err)
 	}
 }

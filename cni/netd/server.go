@@ -39,7 +39,10 @@ func serve[Req, Resp any](d *Daemon, op string, fn func(context.Context, Req) (R
 		err := json.NewDecoder(r.Body).Decode(&req)
 		if err != nil {
 			err = nodeapi.Errorf(nodeapi.CodeDecoding, "decode %s request: %v", op, err)
-		} else if op != "status" && !d.Ready() {
+		} else if blocked := d.blockedError(); blocked != nil && !teardown(op) && op != "status" {
+			// A node that cannot have a datapath refuses at once rather than letting pods wait.
+			err = blocked
+		} else if op != "status" && !d.Ready() && !(blocked != nil && teardown(op) && d.synced.Load()) {
 			err = nodeapi.Errorf(nodeapi.CodeTryAgainLater, "ecloud netd on %s is starting (datapath not reconciled yet)", d.cfg.NodeName)
 		} else {
 			ctx := klog.NewContext(r.Context(), klog.LoggerWithValues(klog.FromContext(r.Context()), "op", op))
@@ -61,6 +64,10 @@ func serve[Req, Resp any](d *Daemon, op string, fn func(context.Context, Req) (R
 		_ = json.NewEncoder(w).Encode(resp)
 	}
 }
+
+// teardown reports whether op only removes (DEL, GC): those run on a blocked node too, so
+// pods that never got a network can still be deleted and their IPs released.
+func teardown(op string) bool { return op == "del" || op == "gc" }
 
 type empty struct{}
 
@@ -268,7 +275,7 @@ func (d *Daemon) gc(ctx context.Context, req nodeapi.GCRequest) (nodeapi.GCRespo
 
 func (d *Daemon) status(_ context.Context, _ empty) (nodeapi.StatusResponse, error) {
 	if !d.Ready() {
-		return nodeapi.StatusResponse{Ready: false, Message: "datapath not reconciled yet"}, nil
+		return nodeapi.StatusResponse{Ready: false, Message: d.NotReadyReason()}, nil
 	}
 	return nodeapi.StatusResponse{Ready: true}, nil
 }

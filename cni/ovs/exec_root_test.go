@@ -18,7 +18,7 @@ func TestExecAgainstRealOVS(t *testing.T) {
 	const br = "ecni-br0"
 
 	for range 2 { // idempotent
-		if err := sw.EnsureBridge(ctx, br); err != nil {
+		if err := sw.EnsureBridge(ctx, br, ovs.Netdev); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -102,6 +102,9 @@ func TestExecAgainstRealOVS(t *testing.T) {
 	}
 	if err := sw.DeletePort(ctx, "ecni-nobridge", "x"); err != nil {
 		t.Errorf("DeletePort on a missing bridge: %v", err)
+	}
+	if ports, err := sw.ListPorts(ctx, "ecni-nobridge", nil); err != nil || len(ports) != 0 {
+		t.Errorf("ListPorts on a missing bridge: %+v, %v", ports, err)
 	}
 	if ports, _ := sw.ListPorts(ctx, br, nil); len(ports) != 1 {
 		t.Errorf("after DeletePort: %+v", ports)

@@ -1,5 +1,5 @@
 // Package ovs drives Open vSwitch through its command-line tools (ovs-vsctl for the database,
-// ovs-ofctl for OpenFlow): bridges with the userspace datapath, access ports with a VLAN tag
+// ovs-ofctl for OpenFlow): bridges on the kernel or the userspace datapath, access ports with a VLAN tag
 // and external_ids, tunnel ports and flows. libovsdb is not available here, so every call is an
 // exec with fully built arguments; the argument building and output parsing are pure functions
 // with their own unit tests.
@@ -15,8 +15,9 @@ const Name = "ovs-exec"
 
 // Switch is the small interface the node daemon needs from Open vSwitch.
 type Switch interface {
-	// EnsureBridge creates the bridge (datapath_type=netdev, secure fail mode) if it is missing.
-	EnsureBridge(ctx context.Context, bridge string) error
+	// EnsureBridge creates the bridge (secure fail mode) on datapath dp if it is missing, and
+	// sets an existing bridge's datapath to dp.
+	EnsureBridge(ctx context.Context, bridge string, dp DatapathType) error
 	// AddPort adds (or re-adds, replacing the old row) a port and returns its OpenFlow port number.
 	AddPort(ctx context.Context, bridge string, p Port) (int, error)
 	// UpdatePorts adds (or re-adds) ports and deletes ports by name in one transaction,
@@ -27,7 +28,7 @@ type Switch interface {
 	// DeletePort removes a port; a port that is already gone is not an error.
 	DeletePort(ctx context.Context, bridge, name string) error
 	// ListPorts lists the bridge's ports whose external_ids contain every key/value of match
-	// (all ports when match is empty).
+	// (all ports when match is empty). A bridge that does not exist has none.
 	ListPorts(ctx context.Context, bridge string, match map[string]string) ([]Port, error)
 	// AddFlows adds flows (replacing flows with the same match and priority).
 	AddFlows(ctx context.Context, bridge string, flows []Flow) error
@@ -41,6 +42,29 @@ type Switch interface {
 	ApplyFlows(ctx context.Context, bridge string, add, del []Flow) error
 	// DumpFlows returns the bridge's flows.
 	DumpFlows(ctx context.Context, bridge string) ([]Flow, error)
+}
+
+// DatapathType is a bridge's datapath_type.
+type DatapathType string
+
+// The datapaths ecloud drives.
+const (
+	// System is the kernel datapath (the openvswitch module): what production runs. Tunnel
+	// packets go through the host's IP stack and routes.
+	System DatapathType = "system"
+	// Netdev is the userspace datapath inside ovs-vswitchd, for hosts without the module. Its
+	// tunnels leave only through an OVS bridge that owns the endpoint IP (br-phy), and it does
+	// not complete checksums a veth left to "hardware".
+	Netdev DatapathType = "netdev"
+)
+
+// Validate reports whether d is a supported datapath.
+func (d DatapathType) Validate() error {
+	switch d {
+	case System, Netdev:
+		return nil
+	}
+	return fmt.Errorf("datapath %q: must be %q or %q", string(d), System, Netdev)
 }
 
 // TunnelType is the encapsulation of a tunnel port.

@@ -32,11 +32,24 @@ func TestAddPortArgs(t *testing.T) {
 	}
 }
 
-func TestEnsureBridgeArgsUseUserspaceDatapath(t *testing.T) {
-	got := strings.Join(ensureBridgeArgs("br-int"), " ")
-	for _, want := range []string{"--may-exist add-br br-int", "datapath_type=netdev", "fail_mode=secure"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("ensureBridgeArgs = %q, missing %q", got, want)
+func TestEnsureBridgeArgsSetTheDatapath(t *testing.T) {
+	for _, dp := range []DatapathType{System, Netdev} {
+		got := strings.Join(ensureBridgeArgs("br-int", dp), " ")
+		for _, want := range []string{"--may-exist add-br br-int", "datapath_type=" + string(dp), "fail_mode=secure"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("ensureBridgeArgs(%s) = %q, missing %q", dp, got, want)
+			}
+		}
+	}
+}
+
+func TestDatapathTypeValidate(t *testing.T) {
+	for _, tt := range []struct {
+		dp DatapathType
+		ok bool
+	}{{System, true}, {Netdev, true}, {"", false}, {"dpdk", false}, {"System", false}} {
+		if err := tt.dp.Validate(); (err == nil) != tt.ok {
+			t.Errorf("DatapathType(%q).Validate() = %v, want ok=%v", tt.dp, err, tt.ok)
 		}
 	}
 }

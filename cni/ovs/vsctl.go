@@ -99,17 +99,20 @@ func (x *Exec) ofctl(ctx context.Context, stdin string, cmd, bridge string, args
 }
 
 // EnsureBridge implements Switch.
-func (x *Exec) EnsureBridge(ctx context.Context, bridge string) error {
-	_, err := x.vsctl(ctx, ensureBridgeArgs(bridge)...)
-	if err != nil {
+func (x *Exec) EnsureBridge(ctx context.Context, bridge string, dp DatapathType) error {
+	if err := dp.Validate(); err != nil {
 		return fmt.Errorf("ensure bridge %s: %w", bridge, err)
+	}
+	_, err := x.vsctl(ctx, ensureBridgeArgs(bridge, dp)...)
+	if err != nil {
+		return fmt.Errorf("ensure bridge %s (datapath %s): %w", bridge, dp, err)
 	}
 	return nil
 }
 
-func ensureBridgeArgs(bridge string) []string {
+func ensureBridgeArgs(bridge string, dp DatapathType) []string {
 	return []string{"--may-exist", "add-br", bridge, "--",
-		"set", "Bridge", bridge, "datapath_type=netdev", "fail_mode=secure",
+		"set", "Bridge", bridge, "datapath_type=" + string(dp), "fail_mode=secure",
 		"protocols=OpenFlow10,OpenFlow13,OpenFlow14", "other_config:disable-in-band=true"}
 }
 
@@ -197,7 +200,7 @@ func (x *Exec) DeletePort(ctx context.Context, bridge, name string) error {
 	if _, err := x.vsctl(ctx, "--if-exists", "del-port", bridge, name); err != nil {
 		var ce *CommandError
 		// A missing bridge means the port is gone too.
-		if errors.As(err, &ce) && strings.Contains(ce.Stderr, "no bridge named") {
+		if errors.As(err, &ce) && isNoBridge(ce.Stderr, bridge) {
 			return nil
 		}
 		return fmt.Errorf("delete port %s from %s: %w", name, bridge, err)
@@ -209,10 +212,20 @@ func (x *Exec) DeletePort(ctx context.Context, bridge, name string) error {
 // and the Interface rows.
 func (x *Exec) ListPorts(ctx context.Context, bridge string, match map[string]string) ([]Port, error) {
 	out, err := x.vsctl(ctx, listPortsArgs(bridge)...)
+	var ce *CommandError
+	if errors.As(err, &ce) && isNoBridge(ce.Stderr, bridge) {
+		return nil, nil // a bridge that is not there has no ports
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list ports of %s: %w", bridge, err)
 	}
 	return parseListPorts(out, bridge, match)
+}
+
+// isNoBridge reports whether ovs-vsctl's stderr says the bridge does not exist.
+func isNoBridge(stderr, bridge string) bool {
+	return strings.Contains(stderr, "no bridge named "+bridge) ||
+		strings.Contains(stderr, fmt.Sprintf("no row %q in table Bridge", bridge))
 }
 
 func listPortsArgs(bridge string) []string {

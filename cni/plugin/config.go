@@ -33,9 +33,23 @@ type NetConf struct {
 	// MTU is the pod interfaces' MTU as netd configures it (netd writes it into the conflist),
 	// so the veth is made with it before the lease; 0: set from the lease afterwards.
 	MTU int `json:"mtu,omitempty"`
+	// Datapath is the node's OVS datapath as netd runs it (netd writes it into the conflist):
+	// "netdev" (the default) turns the pod interface's transmit checksum offload off, since the
+	// userspace datapath forwards packets whose checksum the veth left to "hardware" without
+	// completing it; "system" (the kernel datapath) keeps the offload.
+	Datapath string `json:"datapath,omitempty"`
 	// ValidAttachments is what the runtime passes to GC (CNI 1.1).
 	ValidAttachments []nodeapi.Attachment `json:"cni.dev/valid-attachments,omitempty"`
 }
+
+// The datapath values of NetConf.Datapath (netd's --datapath).
+const (
+	DatapathSystem = "system"
+	DatapathNetdev = "netdev"
+)
+
+// txChecksumOff says whether pod interfaces need their transmit checksum offload turned off.
+func (c *NetConf) txChecksumOff() bool { return c.Datapath == DatapathNetdev }
 
 // Timeout is the daemon call timeout.
 func (c *NetConf) Timeout() time.Duration { return time.Duration(c.TimeoutSeconds) * time.Second }
@@ -49,6 +63,9 @@ func ParseNetConf(data []byte) (*NetConf, error) {
 	}
 	if conf.Socket == "" {
 		conf.Socket = nodeapi.DefaultSocket
+	}
+	if conf.Datapath == "" {
+		conf.Datapath = DatapathNetdev
 	}
 	if conf.TimeoutSeconds == 0 {
 		conf.TimeoutSeconds = int(DefaultTimeout / time.Second)
@@ -75,6 +92,9 @@ func (c *NetConf) validate() field.ErrorList {
 	}
 	if c.MTU != 0 && (c.MTU < 576 || c.MTU > 9000) {
 		errs = append(errs, field.Invalid(field.NewPath("mtu"), c.MTU, "must be between 576 and 9000 (netd's --mtu)"))
+	}
+	if c.Datapath != DatapathSystem && c.Datapath != DatapathNetdev {
+		errs = append(errs, field.NotSupported(field.NewPath("datapath"), c.Datapath, []string{DatapathSystem, DatapathNetdev}))
 	}
 	if c.TimeoutSeconds < 0 || c.TimeoutSeconds > 600 {
 		errs = append(errs, field.Invalid(field.NewPath("timeoutSeconds"), c.TimeoutSeconds, "must be between 1 and 600"))

@@ -23,6 +23,8 @@ func TestParseNetConf(t *testing.T) {
 		{"other type", `{"cniVersion":"1.1.0","name":"n","type":"bridge"}`, nodeapi.CodeInvalidConfig, "type", ""},
 		{"relative socket", `{"cniVersion":"1.1.0","name":"n","socket":"netd.sock"}`, nodeapi.CodeInvalidConfig, "socket", ""},
 		{"long socket", `{"cniVersion":"1.1.0","name":"n","socket":"/` + strings.Repeat("x", 120) + `"}`, nodeapi.CodeInvalidConfig, "socket", ""},
+		{"system datapath", `{"cniVersion":"1.1.0","name":"n","datapath":"system"}`, 0, "", nodeapi.DefaultSocket},
+		{"unknown datapath", `{"cniVersion":"1.1.0","name":"n","datapath":"dpdk"}`, nodeapi.CodeInvalidConfig, "datapath", ""},
 		{"bad timeout", `{"cniVersion":"1.1.0","name":"n","timeoutSeconds":-1}`, nodeapi.CodeInvalidConfig, "timeoutSeconds", ""},
 		{"gc entry without ifname", `{"cniVersion":"1.1.0","name":"n","cni.dev/valid-attachments":[{"containerID":"c"}]}`, nodeapi.CodeInvalidConfig, "valid-attachments[0].ifname", ""},
 	}
@@ -45,6 +47,25 @@ func TestParseNetConf(t *testing.T) {
 				t.Errorf("error %q does not name %q", err, tt.contains)
 			}
 		})
+	}
+}
+
+func TestDatapathDecidesTxChecksumOffload(t *testing.T) {
+	for _, tt := range []struct {
+		conf  string
+		txOff bool
+	}{
+		{`{"cniVersion":"1.1.0","name":"n"}`, true},
+		{`{"cniVersion":"1.1.0","name":"n","datapath":"netdev"}`, true},
+		{`{"cniVersion":"1.1.0","name":"n","datapath":"system"}`, false},
+	} {
+		c, err := ParseNetConf([]byte(tt.conf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.txChecksumOff(); got != tt.txOff {
+			t.Errorf("%s: txChecksumOff = %v, want %v", tt.conf, got, tt.txOff)
+		}
 	}
 }
 

@@ -25,14 +25,14 @@ type podNet struct {
 }
 
 // createVeth creates the veth pair with mtu (0: the kernel's default): the host end in the
-// current netns and ifName in the pod's netns with its transmit checksum offload off (the OVS
-// userspace datapath forwards packets whose checksum the veth left to "hardware" without
-// completing it, so TCP would fail); both ends up, the host end last. It needs nothing from the
+// current netns and ifName in the pod's netns, with its transmit checksum offload off when
+// txOff (the OVS userspace datapath forwards packets whose checksum the veth left to "hardware"
+// without completing it, so TCP would fail); both ends up, the host end last. It needs nothing from the
 // lease, so it runs while netd allocates the IP; configurePod finishes the pod end. Every
 // change to the host end makes ovs-vswitchd reconfigure all its ports, so they all happen here,
 // together, and configurePod leaves the host end alone when the MTU was known. On error
 // everything it made is removed.
-func createVeth(netnsPath, hostVeth, ifName string, mtu int) (hostMAC net.HardwareAddr, err error) {
+func createVeth(netnsPath, hostVeth, ifName string, mtu int, txOff bool) (hostMAC net.HardwareAddr, err error) {
 	nsh, h, err := openNetns(netnsPath)
 	if err != nil {
 		return nil, err
@@ -55,8 +55,10 @@ func createVeth(netnsPath, hostVeth, ifName string, mtu int) (hostMAC net.Hardwa
 			_ = deleteLink(hostVeth)
 		}
 	}()
-	if err := inNetNS(nsh, func() error { return txChecksumOff(ifName) }); err != nil {
-		return nil, fmt.Errorf("configure %s in %s: %w", ifName, netnsPath, err)
+	if txOff {
+		if err := inNetNS(nsh, func() error { return txChecksumOff(ifName) }); err != nil {
+			return nil, fmt.Errorf("configure %s in %s: %w", ifName, netnsPath, err)
+		}
 	}
 	pod, err := h.LinkByName(ifName)
 	if err != nil {
@@ -238,8 +240,9 @@ func deletePodLink(netnsPath, ifName string) error {
 	return nil
 }
 
-// checkPodSide verifies the pod end: interface, address, default route, tx offload off.
-func checkPodSide(netnsPath string, n podNet) error {
+// checkPodSide verifies the pod end: interface, address, default route, and tx offload off
+// when txOff.
+func checkPodSide(netnsPath string, n podNet, txOff bool) error {
 	nsh, h, err := openNetns(netnsPath)
 	if err != nil {
 		return err
@@ -278,6 +281,9 @@ func checkPodSide(netnsPath string, n podNet) error {
 	}
 	if !found {
 		return fmt.Errorf("no default route via %s on %s", n.Gateway, n.IfName)
+	}
+	if !txOff {
+		return nil
 	}
 	return inNetNS(nsh, func() error {
 		on, err := txChecksumOn(n.IfName)

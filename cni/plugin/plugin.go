@@ -90,7 +90,7 @@ func Add(args *skel.CmdArgs) error {
 		veth := make(chan vethResult, 1)
 		go func() {
 			start := time.Now()
-			mac, err := createVeth(args.Netns, hostVeth, args.IfName, c.conf.MTU)
+			mac, err := createVeth(args.Netns, hostVeth, args.IfName, c.conf.MTU, c.conf.txChecksumOff())
 			c.timings.add("veth_create", time.Since(start))
 			veth <- vethResult{mac, err}
 		}()
@@ -208,7 +208,7 @@ func Check(args *skel.CmdArgs) error {
 		}
 		mac, _ := nodeapi.MACForIP(ip.Addr())
 		n := podNet{IfName: args.IfName, HostVeth: nodeapi.HostVethName(args.ContainerID, args.IfName), MAC: mac, IP: ip, Gateway: gw}
-		if err := checkPodSide(args.Netns, n); err != nil {
+		if err := checkPodSide(args.Netns, n, c.conf.txChecksumOff()); err != nil {
 			return types.NewError(nodeapi.CodeInternal, "pod side of the attachment is broken", err.Error())
 		}
 		if err := hostVethExists(n.HostVeth); err != nil {

@@ -10,7 +10,12 @@
 #   netns eup-b    host dc-b-node-0 (zone dc-b) br-phy 10.250.0.12 /  (private /run, /var/lib/kubelet,
 #                  /opt/cni/bin, /etc/cni/net.d, ...), containerd, kubelet, kube-proxy (iptables),
 #                  and an Open vSwitch with the userspace datapath (br-int, datapath_type=netdev;
-#                  br-phy owns the NIC eth0, a veth into br0, and the host address)
+#                  br-phy owns the NIC eth0, a veth into br0, and the host address). This kernel
+#                  has no openvswitch module, and with the userspace datapath the host's own
+#                  address lives on br-phy, a tap of ovs-vswitchd: were OVS a pod, a restart of
+#                  that pod would take the node's address (and its kubelet) off the network. So
+#                  up.sh runs OVS as a host daemon and labels the hosts HOST_NODE_LABELS: netd
+#                  runs the netdev datapath there, and the DaemonSet's ovs container starts none;
 #                  and Prometheus (Debian's package) on 10.250.0.1:9090, scraping every ecloud
 #                  component on every host (pods annotated prometheus.io/scrape), with the
 #                  alerting rules of manifests/prometheus
@@ -39,10 +44,14 @@ HOSTS=(a b)
 declare -A NODE_NAME=([a]=dc-a-node-0 [b]=dc-b-node-0)
 declare -A NODE_ZONE=([a]=dc-a [b]=dc-b)
 declare -A NODE_IP=([a]=$UNDERLAY_PREFIX.11 [b]=$UNDERLAY_PREFIX.12)
+# Labels of the namespace hosts (see above): userspace datapath, the host's own Open vSwitch.
+HOST_NODE_LABELS=network.ecloud.io/datapath=netdev,network.ecloud.io/ovs=host
 # Paths bound per host inside its mount namespace: the defaults Kubernetes, containerd and the
 # ecloud DaemonSets (hostPath volumes) expect. The mountpoints must exist on the root filesystem;
 # up.sh creates the missing ones and records them for down.sh.
-HOST_BIND_DIRS=(/var/lib/kubelet /var/log/pods /var/log/containers /etc/cni/net.d /opt/cni/bin /var/lib/ecloud)
+# /lib/modules: the netd DaemonSet mounts it (ecloud-ovs loads the openvswitch module from it);
+# a host gets an empty one of its own, and the root filesystem keeps what it has (or lacks).
+HOST_BIND_DIRS=(/var/lib/kubelet /var/log/pods /var/log/containers /etc/cni/net.d /opt/cni/bin /var/lib/ecloud /lib/modules)
 # Kernel-wide sysctls the kubelet sets at start (protectKernelDefaults=false); restored by down.sh.
 KERNEL_SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys kernel/keys/root_maxbytes)
 STATE=$WORKDIR/state

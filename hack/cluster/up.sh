@@ -48,7 +48,7 @@ make -C "$ROOT" --no-print-directory build >>"$LOGS/build.log" 2>&1 || die "make
 CGO_ENABLED=0 go -C "$ROOT" build -trimpath -o "$BIN/netns-forward" ./hack/netns-forward
 OUT=$IMAGES "$ROOT/hack/build-images.sh" 2>&1 | tee -a "$LOGS/build.log" || die "building the images failed (see $LOGS/build.log)"
 mark "ecloud binaries + images" "$s"
-for c in ecloud-scheduler controller ip-controller netd node-agent; do
+for c in ecloud-scheduler controller ip-controller netd ovs node-agent; do
   [ -f "$IMAGES/$c.tar" ] || die "image $IMAGES/$c.tar missing after hack/build-images.sh (see $LOGS/build.log)"
 done
 
@@ -302,7 +302,7 @@ for h in "${HOSTS[@]}"; do
   done
   hs kubelet "$BIN/kubelet" --config="$d/kubelet.yaml" --kubeconfig="$PKI/node-${NODE_NAME[$h]}.kubeconfig" \
     --hostname-override="${NODE_NAME[$h]}" --node-ip="${NODE_IP[$h]}" \
-    --node-labels="topology.kubernetes.io/zone=${NODE_ZONE[$h]}" --v=1
+    --node-labels="topology.kubernetes.io/zone=${NODE_ZONE[$h]},$HOST_NODE_LABELS" --v=1
   hs kube-proxy "$BIN/kube-proxy" --config="$d/kube-proxy.yaml"
 done
 mark "hosts: OVS, containerd + images, kubelet, kube-proxy" "$s"

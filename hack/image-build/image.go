@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -26,10 +28,14 @@ type File struct {
 }
 
 // Spec describes a one-layer image: static binaries on a minimal base (a /tmp directory and
-// nothing else: no shell, no libc).
+// nothing else: no shell, no libc), and directory trees copied as they are (e.g. the files of
+// Debian packages extracted with dpkg-deb -x).
 type Spec struct {
-	Ref        string
-	Files      []File
+	Ref   string
+	Files []File
+	// Trees are host directories whose contents are copied under Dest ("/" allowed) with their
+	// modes and symlinks.
+	Trees      []File
 	Entrypoint []string
 	Cmd        []string
 	Env        []string
@@ -43,8 +49,13 @@ func (s Spec) Validate() error {
 	if _, err := name.NewTag(s.Ref); err != nil {
 		return fmt.Errorf("image reference %q: %w", s.Ref, err)
 	}
-	if len(s.Files) == 0 {
+	if len(s.Files) == 0 && len(s.Trees) == 0 {
 		return fmt.Errorf("image %s: no files", s.Ref)
+	}
+	for _, t := range s.Trees {
+		if !path.IsAbs(t.Dest) || path.Clean(t.Dest) != t.Dest {
+			return fmt.Errorf("image %s: tree %s: destination %q must be a clean absolute path", s.Ref, t.Source, t.Dest)
+		}
 	}
 	seen := map[string]bool{}
 	for _, f := range s.Files {
@@ -120,45 +131,101 @@ func Write(s Spec, out string) error {
 	return nil
 }
 
-// layerTar is the single layer: /tmp (1777), the parent directories of every file, the files.
+// entry is one layer entry: a header and, for regular files, where the content comes from.
+type entry struct {
+	hdr    *tar.Header
+	source string
+}
+
+// layerTar is the single layer: /tmp (1777), the trees, the parent directories of every file,
+// the files; entries sorted by name, all with the same time (reproducible).
 func layerTar(s Spec) ([]byte, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	dirs := map[string]bool{"tmp": true}
+	entries := map[string]*entry{"tmp": {hdr: &tar.Header{Name: "tmp/", Mode: 0o1777, Typeflag: tar.TypeDir}}}
+	for _, t := range s.Trees {
+		if err := treeEntries(entries, t); err != nil {
+			return nil, fmt.Errorf("image %s: tree %s: %w", s.Ref, t.Source, err)
+		}
+	}
 	for _, f := range s.Files {
 		for d := path.Dir(strings.TrimPrefix(f.Dest, "/")); d != "."; d = path.Dir(d) {
-			dirs[d] = true
+			if entries[d] == nil {
+				entries[d] = &entry{hdr: &tar.Header{Name: d + "/", Mode: 0o755, Typeflag: tar.TypeDir}}
+			}
 		}
+		name := strings.TrimPrefix(f.Dest, "/")
+		if entries[name] != nil {
+			return nil, fmt.Errorf("image %s: %s is also in a tree", s.Ref, f.Dest)
+		}
+		entries[name] = &entry{hdr: &tar.Header{Name: name, Mode: 0o755, Typeflag: tar.TypeReg}, source: f.Source}
 	}
-	sorted := make([]string, 0, len(dirs))
-	for d := range dirs {
-		sorted = append(sorted, d)
+	names := make([]string, 0, len(entries))
+	for n := range entries {
+		names = append(names, n)
 	}
-	sort.Strings(sorted)
-	for _, d := range sorted {
-		mode := int64(0o755)
-		if d == "tmp" {
-			mode = 0o1777
+	sort.Strings(names)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, n := range names {
+		e := entries[n]
+		e.hdr.ModTime = epoch
+		var data []byte
+		if e.hdr.Typeflag == tar.TypeReg {
+			var err error
+			if data, err = os.ReadFile(e.source); err != nil {
+				return nil, fmt.Errorf("image %s: %w", s.Ref, err)
+			}
+			e.hdr.Size = int64(len(data))
 		}
-		if err := tw.WriteHeader(&tar.Header{Name: d + "/", Mode: mode, ModTime: epoch, Typeflag: tar.TypeDir}); err != nil {
-			return nil, fmt.Errorf("image %s: directory %s: %w", s.Ref, d, err)
-		}
-	}
-	for _, f := range s.Files {
-		data, err := os.ReadFile(f.Source)
-		if err != nil {
-			return nil, fmt.Errorf("image %s: %w", s.Ref, err)
-		}
-		hdr := &tar.Header{Name: strings.TrimPrefix(f.Dest, "/"), Mode: 0o755, Size: int64(len(data)), ModTime: epoch, Typeflag: tar.TypeReg}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return nil, fmt.Errorf("image %s: file %s: %w", s.Ref, f.Dest, err)
+		if err := tw.WriteHeader(e.hdr); err != nil {
+			return nil, fmt.Errorf("image %s: %s: %w", s.Ref, n, err)
 		}
 		if _, err := tw.Write(data); err != nil {
-			return nil, fmt.Errorf("image %s: file %s: %w", s.Ref, f.Dest, err)
+			return nil, fmt.Errorf("image %s: %s: %w", s.Ref, n, err)
 		}
 	}
 	if err := tw.Close(); err != nil {
 		return nil, fmt.Errorf("image %s: close layer: %w", s.Ref, err)
 	}
 	return buf.Bytes(), nil
+}
+
+// treeEntries adds the directories, regular files and symlinks under t.Source, placed under
+// t.Dest, to entries. Other file types (devices, sockets) are refused.
+func treeEntries(entries map[string]*entry, t File) error {
+	base := strings.TrimPrefix(t.Dest, "/")
+	for d := base; d != "" && d != "."; d = path.Dir(d) {
+		if entries[d] == nil {
+			entries[d] = &entry{hdr: &tar.Header{Name: d + "/", Mode: 0o755, Typeflag: tar.TypeDir}}
+		}
+	}
+	return filepath.WalkDir(t.Source, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(t.Source, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		name := path.Join(base, filepath.ToSlash(rel))
+		info, err := de.Info()
+		if err != nil {
+			return err
+		}
+		perm := int64(info.Mode().Perm())
+		switch {
+		case de.IsDir():
+			entries[name] = &entry{hdr: &tar.Header{Name: name + "/", Mode: perm, Typeflag: tar.TypeDir}}
+		case info.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			entries[name] = &entry{hdr: &tar.Header{Name: name, Mode: 0o777, Typeflag: tar.TypeSymlink, Linkname: target}}
+		case info.Mode().IsRegular():
+			entries[name] = &entry{hdr: &tar.Header{Name: name, Mode: perm, Typeflag: tar.TypeReg}, source: p}
+		default:
+			return fmt.Errorf("%s: unsupported file type %s", p, info.Mode().Type())
+		}
+		return nil
+	})
 }

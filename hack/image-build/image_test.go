@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"bytes"
 	"io"
 	"os"
 	"path/filepath"
@@ -102,5 +103,63 @@ func TestSpecValidate(t *testing.T) {
 	}
 	if err := (Spec{Ref: "a/b:c", Files: []File{ok}, Entrypoint: []string{"/x"}}).Validate(); err != nil {
 		t.Fatalf("valid spec: %v", err)
+	}
+}
+
+func TestTreeKeepsModesAndSymlinks(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "rootfs")
+	for _, d := range []string{"usr/lib/x86_64-linux-gnu", "usr/sbin"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "usr/lib/x86_64-linux-gnu/libx.so.1"), []byte("lib"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "usr/sbin/daemon"), []byte("bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("usr/lib", filepath.Join(root, "lib")); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "sup")
+	if err := os.WriteFile(bin, []byte("sup"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Ref: "ecloud/ovs:dev", Trees: []File{{Source: root, Dest: "/"}},
+		Files: []File{{Source: bin, Dest: "/usr/local/bin/sup"}}, Entrypoint: []string{"/usr/local/bin/sup"}}
+	data, err := layerTar(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := map[string]*tar.Header{}
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries[h.Name] = h
+	}
+	if h := entries["lib"]; h == nil || h.Typeflag != tar.TypeSymlink || h.Linkname != "usr/lib" {
+		t.Errorf("lib symlink: %+v", h)
+	}
+	if h := entries["usr/lib/x86_64-linux-gnu/libx.so.1"]; h == nil || h.Mode != 0o644 || h.Size != 3 {
+		t.Errorf("library entry: %+v", h)
+	}
+	if h := entries["usr/sbin/daemon"]; h == nil || h.Mode != 0o755 {
+		t.Errorf("daemon entry: %+v", h)
+	}
+	if entries["usr/local/bin/sup"] == nil || entries["usr/local/"] == nil || entries["tmp/"] == nil {
+		t.Errorf("entries: %v", entries)
+	}
+	// A file given both in a tree and with -file is refused.
+	spec.Files = append(spec.Files, File{Source: bin, Dest: "/usr/sbin/daemon"})
+	if _, err := layerTar(spec); err == nil || !strings.Contains(err.Error(), "also in a tree") {
+		t.Errorf("duplicate destination: %v", err)
 	}
 }

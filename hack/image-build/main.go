@@ -4,7 +4,8 @@
 //	image-build -ref ecloud/netd:dev -o netd.tar -file bin/netd=/usr/local/bin/netd \
 //	    -file bin/ecloud-cni=/usr/local/bin/ecloud-cni -entrypoint /usr/local/bin/netd
 //
-// The first -file is the entrypoint unless -entrypoint is given.
+// The first -file is the entrypoint unless -entrypoint is given. -tree DIR=/ copies a whole
+// directory tree (modes and symlinks kept), e.g. Debian packages extracted with dpkg-deb -x.
 package main
 
 import (
@@ -37,6 +38,7 @@ func main() {
 	var (
 		s          Spec
 		files      fileFlags
+		trees      fileFlags
 		args, envs listFlag
 		out        string
 		entrypoint string
@@ -44,11 +46,12 @@ func main() {
 	flag.StringVar(&s.Ref, "ref", "", "image reference, e.g. ecloud/netd:dev")
 	flag.StringVar(&out, "o", "", "output tarball")
 	flag.Var(&files, "file", "SOURCE=/DEST: a host file copied into the image (repeatable)")
+	flag.Var(&trees, "tree", "SOURCE=/DEST: a host directory whose contents are copied under DEST with modes and symlinks (repeatable)")
 	flag.StringVar(&entrypoint, "entrypoint", "", "entrypoint path (default: the first -file's destination)")
 	flag.Var(&args, "arg", "an argument of the image's Cmd (repeatable)")
 	flag.Var(&envs, "env", "NAME=VALUE in the image's environment (repeatable)")
 	flag.Parse()
-	s.Files, s.Cmd, s.Env = files, args, envs
+	s.Files, s.Trees, s.Cmd, s.Env = files, trees, args, envs
 	if entrypoint == "" && len(files) > 0 {
 		entrypoint = files[0].Dest
 	}

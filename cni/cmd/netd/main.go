@@ -1,7 +1,7 @@
 // Command netd is the ecloud node network daemon (DaemonSet, hostNetwork, privileged): it
-// serves the ecloud-cni plugin's socket, installs the plugin and its conflist, keeps br-int,
-// the gateway port and the tunnels to the other nodes, and programs the OpenFlow rules that
-// say where every pod IP lives.
+// serves the ecloud-cni plugin's socket, installs the plugin and its conflist, keeps br-int (on
+// the kernel or the userspace OVS datapath), the gateway port and the tunnels to the other
+// nodes, and programs the OpenFlow rules that say where every pod IP lives.
 package main
 
 import (
@@ -37,7 +37,7 @@ func main() {
 
 func run() error {
 	var cfg netd.Config
-	var kubeconfig, metricsAddr, tunnel string
+	var kubeconfig, metricsAddr, tunnel, datapath string
 	var qps float32
 	var burst int
 	fs := pflag.CommandLine
@@ -48,7 +48,8 @@ func run() error {
 	fs.Float32Var(&qps, "kube-api-qps", 50, "requests per second to the apiserver (sustained)")
 	fs.IntVar(&burst, "kube-api-burst", 100, "requests to the apiserver allowed in a burst above --kube-api-qps")
 	fs.StringVar(&cfg.Socket, "socket", "/run/ecloud/netd.sock", "unix socket the CNI plugin talks to (root only)")
-	fs.StringVar(&cfg.Bridge, "bridge", "br-int", "OVS integration bridge (datapath_type=netdev)")
+	fs.StringVar(&cfg.Bridge, "bridge", "br-int", "OVS integration bridge")
+	fs.StringVar(&datapath, "datapath", "system", "OVS datapath of the bridge: system (the openvswitch kernel module; tunnels through the host's IP stack) or netdev (userspace; the host's uplink must sit on an OVS bridge br-phy that owns the tunnel endpoint IP). A node's label "+netd.DatapathLabel+" overrides it")
 	fs.StringVar(&cfg.GatewayPort, "gateway-port", "ecloud-gw", "internal port joining pods and the host stack")
 	fs.StringVar(&tunnel, "tunnel-type", "vxlan", "tunnel encapsulation between nodes: vxlan or geneve")
 	fs.IntVar(&cfg.MTU, "mtu", 1400, "MTU of pod interfaces (leave room for the tunnel header)")
@@ -65,6 +66,7 @@ func run() error {
 	fs.AddGoFlagSet(klogFlags)
 	pflag.Parse()
 	cfg.TunnelType = ovs.TunnelType(tunnel)
+	cfg.Datapath = ovs.DatapathType(datapath)
 	if cfg.CNIBinDir == "" {
 		cfg.PluginBinary = ""
 	}
@@ -100,7 +102,7 @@ func run() error {
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 			if !d.Ready() {
-				http.Error(w, "not ready", http.StatusServiceUnavailable)
+				http.Error(w, "not ready: "+d.NotReadyReason(), http.StatusServiceUnavailable)
 				return
 			}
 			_, _ = w.Write([]byte("ok"))
