@@ -10,9 +10,11 @@ case "$purpose" in
   # iptables: the gateway/kube-proxy path.
   test) pkgs=(iproute2 iputils-ping ethtool iptables openvswitch-switch) ;;
 
-  # containerd + runc: one container runtime per simulated host; util-linux: nsenter/unshare for
-  # the hosts' namespaces; openssl: the cluster's throwaway PKI; the rest as for test.
-  up) pkgs=(containerd runc iptables iproute2 ethtool openvswitch-switch util-linux openssl) ;;
+  # runc: the OCI runtime under containerd 2 (which hack/build-k8s.sh builds from its Go module);
+  # util-linux: nsenter/unshare for the hosts' namespaces; openssl: the cluster's throwaway PKI;
+  # qemu-system-x86, busybox-static, kmod, socat: the guest node (a QEMU guest on Debian's
+  # kernel, hack/cluster/guest.sh); the rest as for test.
+  up) pkgs=(runc iptables iproute2 ethtool openvswitch-switch util-linux openssl qemu-system-x86 busybox-static kmod socat) ;;
   *) echo "install-deps: unknown purpose $purpose" >&2; exit 2 ;;
 esac
 missing=()

@@ -29,8 +29,15 @@ const (
 // checkNodeAgentSamples points the node agents at an Odin-protocol receiver (which enforces
 // falcon transfer's validation) on the datacenter network, and checks that both hosts push the
 // example pods' container samples there and serve them on /metrics.
-func checkNodeAgentSamples(t *testing.T, c *cluster) {
+//
+// With the guest node, pods on the guest burn a CPU and hold 200 MiB, and checkGuestNodeAgent checks
+// their samples (real cgroup v2) through the same receiver.
+func checkNodeAgentSamples(t *testing.T, c *cluster, ns string) {
 	ctx := context.Background()
+	guest := c.guestNodeName()
+	if guest != "" {
+		startGuestLoad(t, c, ns, guest)
+	}
 	cpNS, err := os.Open("/run/netns/" + c.prefix + "-cp")
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +65,8 @@ func checkNodeAgentSamples(t *testing.T, c *cluster) {
 	setURL(odin.URL())
 	defer setURL(cm.Data["odin-url"])
 
-	nodes, err := c.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	// The demo's pods run on the namespace hosts (the guest node is tainted).
+	nodes, err := c.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "!" + guestLabel})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +90,12 @@ func checkNodeAgentSamples(t *testing.T, c *cluster) {
 		if n := odin.Invalid(); n > 0 {
 			t.Errorf("the receiver refused %d items as falcon transfer would", n)
 		}
+	})
+	t.Run("on the guest node (cgroup v2)", func(t *testing.T) {
+		if guest == "" {
+			requireGuest(t, c)
+		}
+		checkGuestNodeAgent(t, c, odin, ns, guest)
 	})
 	t.Run("samples of the example pods on /metrics", func(t *testing.T) {
 		f, err := os.Open("/run/netns/" + c.prefix + "-a")
