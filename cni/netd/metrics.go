@@ -3,6 +3,7 @@ package netd
 import (
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/component-base/metrics"
@@ -31,13 +32,30 @@ var (
 		Buckets:        metrics.ExponentialBuckets(0.001, 2, 14),
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"op", "phase"})
+	// readyGauge reports the readiness of the daemon set with ReportReady (the /readyz answer).
+	readyGauge = metrics.NewGaugeFunc(&metrics.GaugeOpts{
+		Subsystem:      "ecloud_netd",
+		Name:           "ready",
+		Help:           "1 when netd is ready (informers synced, br-int and the CNI socket up: what /readyz answers), else 0.",
+		StabilityLevel: metrics.ALPHA,
+	}, func() float64 {
+		if d := readyDaemon.Load(); d != nil && d.Ready() {
+			return 1
+		}
+		return 0
+	})
+	readyDaemon  atomic.Pointer[Daemon]
 	registerOnce sync.Once
 )
+
+// ReportReady makes ecloud_netd_ready report d's readiness.
+func ReportReady(d *Daemon) { readyDaemon.Store(d) }
 
 // RegisterMetrics registers netd's metrics with the legacy registry (once).
 func RegisterMetrics() {
 	registerOnce.Do(func() {
 		legacyregistry.MustRegister(cniRequests, datapathSyncs, phases)
+		legacyregistry.RawMustRegister(readyGauge)
 	})
 }
 

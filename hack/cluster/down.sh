@@ -49,7 +49,8 @@ done
 # the guest node: QEMU (everything of the guest lives in its memory; the tap goes with eup-cp)
 stop qemu-g
 log "stopped the hosts' daemons ($(elapsed "$T0")s)"
-# 2. the control plane and the forwarder
+# 2. Prometheus, the control plane and the forwarders
+stop netns-forward-prometheus prometheus prometheus-targets
 stop kube-scheduler kube-controller-manager netns-forward kube-apiserver etcd
 log "stopped the control plane ($(elapsed "$T0")s)"
 # 3. whatever is left in our cgroups: containers, containerd shims, the hosts' anchors

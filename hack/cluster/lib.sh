@@ -11,7 +11,11 @@
 #                  /opt/cni/bin, /etc/cni/net.d, ...), containerd, kubelet, kube-proxy (iptables),
 #                  and an Open vSwitch with the userspace datapath (br-int, datapath_type=netdev;
 #                  br-phy owns the NIC eth0, a veth into br0, and the host address)
-#   root netns     only netns-forward: 127.0.0.1:$API_PORT -> the apiserver, for bin/kubectl
+#                  and Prometheus (Debian's package) on 10.250.0.1:9090, scraping every ecloud
+#                  component on every host (pods annotated prometheus.io/scrape), with the
+#                  alerting rules of manifests/prometheus
+#   root netns     only netns-forward: 127.0.0.1:$API_PORT -> the apiserver, for bin/kubectl, and
+#                  127.0.0.1:$PROM_PORT -> Prometheus
 #   cgroups        /eup/cp (control plane), /eup/<host>/sys (host daemons), /eup/<host>/pods (the
 #                  kubelet's cgroupRoot): make down kills whatever is left in /eup, then removes it
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -20,6 +24,8 @@ WORKDIR=${WORKDIR:-$ROOT/_work}
 BIN=${BIN:-$ROOT/bin}
 IMAGES=${IMAGES:-$ROOT/_out/images}
 API_PORT=${API_PORT:-26443}
+# Prometheus' forwarder in the root namespace (a second cluster with its own API_PORT gets its own).
+PROM_PORT=${PROM_PORT:-$((API_PORT + 1000))}
 CP_NS=$PREFIX-cp
 CG=/$PREFIX
 UNDERLAY_PREFIX=10.250.0

@@ -29,3 +29,4 @@ fi
 echo
 echo "KUBECONFIG=$ADMIN_KUBECONFIG"
 echo "  e.g. KUBECONFIG=$ADMIN_KUBECONFIG $BIN/kubectl get pods -A -o wide"
+echo "Prometheus: http://127.0.0.1:$PROM_PORT (every ecloud component, alerts of manifests/prometheus)"

@@ -12,7 +12,8 @@
 # ECLOUD_GUEST_NODE=0.
 #
 # Running it again while the cluster is up only prints the summary. Undo with down.sh (make down).
-# Environment: WORKDIR (default _work), API_PORT (default 26443, on 127.0.0.1), PREFIX (eup).
+# Environment: WORKDIR (default _work), API_PORT (default 26443, on 127.0.0.1), PROM_PORT (Prometheus
+# on 127.0.0.1, default API_PORT+1000), PREFIX (eup).
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -29,6 +30,7 @@ if [ -f "$STATE/up" ] && kubectl_admin get --raw /readyz >/dev/null 2>&1; then
 fi
 [ ! -e "$STATE/up" ] && [ ! -e "$STATE/anchor-a.pid" ] || die "a previous cluster was not removed completely: run make down first"
 [ -z "$(ss -ltnH "( sport = :$API_PORT )" 2>/dev/null)" ] || die "port $API_PORT on 127.0.0.1 is taken: set API_PORT"
+[ -z "$(ss -ltnH "( sport = :$PROM_PORT )" 2>/dev/null)" ] || die "port $PROM_PORT on 127.0.0.1 is taken: set PROM_PORT"
 for ns in "$CP_NS" "${HOSTS[@]/#/$PREFIX-}"; do
   [ ! -e "/run/netns/$ns" ] || die "network namespace $ns exists (another make up? set PREFIX, or make down)"
 done
@@ -162,6 +164,34 @@ cp_start kube-scheduler "$BIN/kube-scheduler" --kubeconfig="$PKI/scheduler.kubec
   --authentication-kubeconfig="$PKI/scheduler.kubeconfig" --authorization-kubeconfig="$PKI/scheduler.kubeconfig" \
   --bind-address=127.0.0.1 --leader-elect=false
 
+# ------------------------------------------------------------------ Prometheus (netns eup-cp)
+# Debian's prometheus, next to the apiserver: it reaches every host (the datacenter network: netd
+# and node-agent use the host network) and every pod (the overlay route above). Debian builds it
+# without Kubernetes discovery: prom-targets.sh lists the kube-system pods annotated
+# prometheus.io/scrape into file_sd files, job = their app.kubernetes.io/name, as
+# manifests/prometheus/ecloud-alerts.yaml expects. The https targets (the scheduler's secure port:
+# self-signed, delegated authorization) get the cluster admin's token: a throwaway cluster's.
+awk -F, '$2 == "admin" {print $1}' "$PKI/tokens.csv" >"$PKI/prometheus.token"
+chmod 600 "$PKI/prometheus.token"
+mkdir -p "$WORKDIR/cp/prometheus" "$WORKDIR/cp/prometheus-targets"
+cat >"$WORKDIR/cp/prometheus.yml" <<EOF
+# Written by hack/cluster/up.sh.
+global: {scrape_interval: 5s, evaluation_interval: 15s}
+rule_files: [$ROOT/manifests/prometheus/ecloud-alerts.yaml]
+scrape_configs:
+- job_name: ecloud-http
+  file_sd_configs: [{files: [$WORKDIR/cp/prometheus-targets/http.json], refresh_interval: 10s}]
+- job_name: ecloud-https
+  scheme: https
+  authorization: {credentials_file: $PKI/prometheus.token}
+  tls_config: {insecure_skip_verify: true}
+  file_sd_configs: [{files: [$WORKDIR/cp/prometheus-targets/https.json], refresh_interval: 10s}]
+EOF
+start prometheus-targets "$CG/cp" "$HERE/prom-targets.sh" "$WORKDIR/cp/prometheus-targets" "$BIN/kubectl" "$ADMIN_KUBECONFIG"
+cp_start prometheus prometheus --config.file="$WORKDIR/cp/prometheus.yml" --storage.tsdb.path="$WORKDIR/cp/prometheus" \
+  --web.listen-address="$CP_IP:9090" --log.level=warn
+start netns-forward-prometheus "$CG/cp" "$BIN/netns-forward" -listen "127.0.0.1:$PROM_PORT" -netns "/run/netns/$CP_NS" -target "$CP_IP:9090"
+
 # ------------------------------------------------------------------ hosts
 host_configs() { # KEY: containerd, kubelet and kube-proxy configuration of a host
   local h=$1 d=$WORKDIR/hosts/$1
@@ -197,7 +227,7 @@ mode: iptables
 # Pod traffic to a Service is SNATed to the node: the reply from an endpoint elsewhere (another
 # host's pod over the tunnel, or the apiserver on the datacenter network) then comes back through
 # this host's conntrack, which undoes the DNAT. The ecloud overlay carries pod-to-pod replies past
-# the host stack, so without it a ClusterIP connection never completes (README, CNI datapath).
+# the host stack, so without it a ClusterIP connection never completes (docs/design/cni-datapath.md).
 iptables: {masqueradeAll: true}
 hostnameOverride: ${NODE_NAME[$h]}
 clientConnection: {kubeconfig: $PKI/kube-proxy.kubeconfig}
@@ -246,7 +276,7 @@ for h in "${HOSTS[@]}"; do
   in_host "$h" ovs-vsctl --timeout=20 --may-exist add-br br-int -- set bridge br-int datapath_type=netdev
   # The userspace datapath sends tunnel packets only out of an OVS bridge that owns the endpoint
   # IP: the NIC becomes a port of br-phy, which takes over its address and the default route (the
-  # OVS userspace-tunneling layout, README: CNI datapath). br-phy gets a MAC of its own (the NIC's
+  # OVS userspace-tunneling layout, docs/design/cni-datapath.md). br-phy gets a MAC of its own (the NIC's
   # with the first octet 0a, or 0e): with the NIC's own, the kernel would also take every frame for the
   # host off eth0 itself (the weak host model answers for br-phy's address there), and each
   # packet would arrive twice.
@@ -300,5 +330,6 @@ wait_for 60 "the nodes' not-ready taints lifted" nodes_untainted
 kubectl_admin apply --server-side -k "$ROOT/manifests/examples" >/dev/null
 "$HERE/wait-workloads.sh" 180 || die "workloads not ready"
 mark "workloads Running" "$s"
+wait_for 60 "Prometheus ready (logs/prometheus.log)" curl -sf "http://127.0.0.1:$PROM_PORT/-/ready"
 mark "TOTAL make up" "$T0"
 "$HERE/summary.sh"

@@ -56,6 +56,8 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 		return nil, err
 	}
 	registerMetrics()
+	// The counter of this profile's policy exists from the start: a query over it sees 0, not nothing.
+	blockedTotal.WithLabelValues(string(args.OutagePolicy)).Add(0)
 	apps := h.SharedInformerFactory().Apps().V1()
 	p := &DualDatacenter{
 		args:      *args,

@@ -198,6 +198,13 @@ func TestLocalCluster(t *testing.T) {
 	}
 	t.Run("ecloud examples", func(t *testing.T) { checkExamples(t, c) })
 	t.Run("node agent", func(t *testing.T) { checkNodeAgentSamples(t, c, ns) })
+	t.Run("Prometheus", func(t *testing.T) {
+		count := len(nodes)
+		if guest != "" {
+			count++
+		}
+		checkPrometheus(t, c, count)
+	})
 	t.Run("sticky IP follows its pod", func(t *testing.T) { checkStickyMove(t, c, nodes) })
 	t.Run("sticky IP follows its pod onto the guest node", func(t *testing.T) { checkGuestStickyMove(t, c, nodes) })
 	t.Run("deleting everything leaves nothing behind", func(t *testing.T) {

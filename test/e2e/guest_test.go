@@ -193,7 +193,8 @@ func checkGuestNode(t *testing.T, c *cluster, ns string, hostPods map[string]*co
 	})
 }
 
-// checkGuestStickyMove: a sticky pod (a StatefulSet of one, IP from pool-both) runs on the dc-b
+// checkGuestStickyMove: a sticky pod (a StatefulSet of one on the default scheduler: ecloud's
+// admission policy keeps one-replica workloads off ecloud-scheduler; IP from pool-both) runs on the dc-b
 // namespace host, is moved onto the guest node (its node selector changes: the StatefulSet
 // controller replaces the pod), comes back with the same IP, and is reachable there from pods on
 // both namespace hosts (the demo's stateless pods, which stay).
@@ -219,7 +220,6 @@ func checkGuestStickyMove(t *testing.T, c *cluster, nodes map[string]string) {
 			},
 		},
 	}
-	sts.Spec.Template.Spec.SchedulerName = "ecloud-scheduler"
 	sets := c.kube.AppsV1().StatefulSets(demoNS)
 	if _, err := sets.Create(ctx, sts, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

@@ -26,9 +26,11 @@ const (
 	nodeAgentPort   = "9102"
 )
 
-// checkNodeAgentSamples points the node agents at an Odin-protocol receiver (which enforces
-// falcon transfer's validation) on the datacenter network, and checks that both hosts push the
-// example pods' container samples there and serve them on /metrics.
+// checkNodeAgentSamples points the node agents, with their default flags, at an Odin receiver that
+// answers as Open-Falcon's transfer does (falcontest: plain JSON only, transfer's validation; the
+// real transfer cannot be built from the module proxy) on the datacenter network, and checks that
+// both hosts push the example pods' container samples there, that every item the agents count as
+// sent arrived with nothing rejected or dropped, and that they serve the samples on /metrics.
 //
 // With the guest node, pods on the guest burn a CPU and hold 200 MiB, and checkGuestNodeAgent checks
 // their samples (real cgroup v2) through the same receiver.
@@ -97,6 +99,49 @@ func checkNodeAgentSamples(t *testing.T, c *cluster, ns string) {
 		}
 		checkGuestNodeAgent(t, c, odin, ns, guest)
 	})
+	t.Run("every item the agents count as sent arrived, none dropped", func(t *testing.T) {
+		// Read the agents' counters first: whatever they count as sent was accepted before.
+		var sent float64
+		for _, h := range []string{"a", "b"} {
+			f, err := os.Open("/run/netns/" + c.prefix + "-" + h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := httpGetIn(f, "127.0.0.1:"+nodeAgentPort, "/metrics")
+			f.Close()
+			if err != nil {
+				t.Fatalf("node-agent /metrics on host %s: %v", h, err)
+			}
+			for _, m := range []struct {
+				series string
+				want0  bool
+			}{
+				{`node_agent_odin_items_total{outcome="sent"}`, false},
+				{`node_agent_odin_items_total{outcome="rejected"}`, true},
+				{`node_agent_odin_items_total{outcome="spool_dropped"}`, true},
+				{`node_agent_odin_items_total{outcome="invalid"}`, true},
+				{`node_agent_odin_gzip_fallbacks_total`, true},
+			} {
+				v, ok := sampleValue(body, m.series)
+				switch {
+				case !ok:
+					t.Errorf("host %s: no %s on /metrics", h, m.series)
+				case m.want0 && v != 0:
+					t.Errorf("host %s: %s = %v, want 0 with the default flags", h, m.series, v)
+				case !m.want0:
+					sent += v
+				}
+			}
+		}
+		got := len(odin.Items())
+		if float64(got) < sent || sent == 0 {
+			t.Errorf("the receiver holds %d valid items, the agents count %v sent", got, sent)
+		}
+		t.Logf("the receiver holds %d valid items (%d invalid), the agents count %v sent", got, odin.Invalid(), sent)
+		if enc := odin.LastHeader().Get("Content-Encoding"); enc != "" {
+			t.Errorf("the agents pushed with Content-Encoding %q, want plain JSON by default", enc)
+		}
+	})
 	t.Run("samples of the example pods on /metrics", func(t *testing.T) {
 		f, err := os.Open("/run/netns/" + c.prefix + "-a")
 		if err != nil {
@@ -128,7 +173,12 @@ func restartNodeAgents(t *testing.T, c *cluster) {
 	if err := c.kube.CoreV1().Pods("kube-system").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: sel}); err != nil {
 		t.Fatalf("restart node agents: %v", err)
 	}
-	poll(t, 2*time.Minute, "node-agent DaemonSet available again", func(ctx context.Context) (bool, error) {
+	// The guest node (emulated) takes minutes to stop and start a pod.
+	limit := 2 * time.Minute
+	if c.guestNodeName() != "" {
+		limit = 6 * time.Minute
+	}
+	poll(t, limit, "node-agent DaemonSet available again", func(ctx context.Context) (bool, error) {
 		ds, err := c.kube.AppsV1().DaemonSets("kube-system").Get(ctx, nodeAgentDS, metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -148,4 +198,20 @@ func restartNodeAgents(t *testing.T, c *cluster) {
 		}
 		return true, nil
 	})
+}
+
+// sampleValue finds the sample `series value` (series exactly as exposed, labels included) in a
+// Prometheus text exposition.
+func sampleValue(body, series string) (float64, bool) {
+	for _, l := range strings.Split(body, "\n") {
+		rest, ok := strings.CutPrefix(l, series+" ")
+		if !ok {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(rest, &v); err == nil {
+			return v, true
+		}
+	}
+	return 0, false
 }

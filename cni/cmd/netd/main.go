@@ -91,6 +91,7 @@ func run() error {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 	netd.RegisterMetrics()
+	netd.ReportReady(d)
 	if metricsAddr != "0" && metricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", legacyregistry.Handler())

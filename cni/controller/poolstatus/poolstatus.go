@@ -36,6 +36,19 @@ var (
 		Subsystem: "ecloud_ipam", Name: "pool_free_ips",
 		Help: "Free IPs of each pool (total minus claimed), as last written to its status.", StabilityLevel: metrics.ALPHA,
 	}, []string{"pool"})
+	totalIPs = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Subsystem: "ecloud_ipam", Name: "pool_total_ips",
+		Help: "Assignable IPs of each pool (its status.total).", StabilityLevel: metrics.ALPHA,
+	}, []string{"pool"})
+	allocatedIPs = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Subsystem: "ecloud_ipam", Name: "pool_allocated_ips",
+		Help: "IPs of each pool held by claims, Reserved or Bound (its status.allocated).", StabilityLevel: metrics.ALPHA,
+	}, []string{"pool"})
+	reservedIPs = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Subsystem: "ecloud_ipam", Name: "pool_reserved_ips",
+		Help: "Part of the allocated IPs of each pool still Reserved: scheduled, not yet plumbed (its status.reserved).", StabilityLevel: metrics.ALPHA,
+	}, []string{"pool"})
+	poolGauges   = []*metrics.GaugeVec{freeIPs, totalIPs, allocatedIPs, reservedIPs}
 	registerOnce sync.Once
 )
 
@@ -51,7 +64,7 @@ type Controller struct {
 // New wires the controller to the pool and claim informers (the claim informer gets ipam's
 // indexes; call before the informers start).
 func New(c *client.Clientset, pools, claims cache.SharedIndexInformer, recorder record.EventRecorder) (*Controller, error) {
-	registerOnce.Do(func() { legacyregistry.MustRegister(freeIPs) })
+	registerOnce.Do(func() { legacyregistry.MustRegister(freeIPs, totalIPs, allocatedIPs, reservedIPs) })
 	if err := ipam.EnsureClaimIndexers(claims); err != nil {
 		return nil, err
 	}
@@ -91,7 +104,9 @@ func (c *Controller) forget(obj any) {
 		obj = t.Obj
 	}
 	if p, ok := obj.(*v1alpha1.IPPool); ok {
-		freeIPs.DeleteLabelValues(p.Name)
+		for _, g := range poolGauges {
+			g.DeleteLabelValues(p.Name)
+		}
 	}
 }
 
@@ -170,6 +185,9 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 	}
 	st := Compute(pool, ipam.ClaimsByIndex(c.claimInf, ipam.IndexPool, name), all)
 	freeIPs.WithLabelValues(name).Set(float64(st.Free))
+	totalIPs.WithLabelValues(name).Set(float64(st.Total))
+	allocatedIPs.WithLabelValues(name).Set(float64(st.Allocated))
+	reservedIPs.WithLabelValues(name).Set(float64(st.Reserved))
 	if apiequality.Semantic.DeepEqual(st, pool.Status) {
 		return nil
 	}

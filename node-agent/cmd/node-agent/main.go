@@ -79,7 +79,7 @@ func addFlags(fs *pflag.FlagSet, c *config.Config, kubeconfig *string) {
 	fs.StringVar(&c.Odin.URL, "odin-url", c.Odin.URL, "Open-Falcon push URL (empty disables the push)")
 	fs.StringVar(&c.Odin.Username, "odin-username", c.Odin.Username, "basic auth user")
 	fs.StringVar(&c.Odin.PasswordFile, "odin-password-file", c.Odin.PasswordFile, "file holding the basic auth password")
-	fs.BoolVar(&c.Odin.Gzip, "odin-gzip", c.Odin.Gzip, "gzip the push bodies")
+	fs.BoolVar(&c.Odin.Gzip, "odin-gzip", c.Odin.Gzip, "gzip the push bodies (only for receivers that decode Content-Encoding: gzip; falcon transfer does not). A 400 or 415 answer to a gzip body resends the batch as plain JSON and turns gzip off")
 	fs.IntVar(&c.Odin.BatchSize, "odin-batch-size", c.Odin.BatchSize, "items per push")
 	fs.DurationVar(&c.Odin.Timeout, "odin-timeout", c.Odin.Timeout, "timeout of one push")
 	fs.StringVar(&c.Odin.SpoolDir, "odin-spool-dir", c.Odin.SpoolDir, "on-disk spool (keep it on a hostPath to survive restarts)")

@@ -50,6 +50,12 @@ var (
 		Subsystem: subsystem, Name: "odin_push_errors_total",
 		Help: "Failed Odin push attempts that are retried, by reason (network, status code).", StabilityLevel: metrics.ALPHA,
 	}, []string{"reason"})
+	// OdinGzipFallbacks counts receivers that refused a gzip body and took plain JSON instead.
+	OdinGzipFallbacks = metrics.NewCounter(&metrics.CounterOpts{
+		Subsystem: subsystem, Name: "odin_gzip_fallbacks_total",
+		Help:           "Times the Odin receiver refused a gzip body (400/415) and took the batch as plain JSON; the push stays plain afterwards.",
+		StabilityLevel: metrics.ALPHA,
+	})
 	// OdinSpoolBytes and OdinSpoolItems describe the on-disk spool.
 	OdinSpoolBytes = metrics.NewGauge(&metrics.GaugeOpts{
 		Subsystem: subsystem, Name: "odin_spool_bytes",
@@ -89,7 +95,7 @@ var once sync.Once
 func Register() {
 	once.Do(func() {
 		legacyregistry.MustRegister(CollectionDuration, CollectionTargets, LastCollection, CollectErrors,
-			DiscoveryErrors, OdinItems, OdinPushErrors, OdinSpoolBytes, OdinSpoolItems,
+			DiscoveryErrors, OdinItems, OdinPushErrors, OdinGzipFallbacks, OdinSpoolBytes, OdinSpoolItems,
 			RDTAvailable, RDTErrors, RDTConfigApplied, NodeCheckXFSNoFtype)
 	})
 }

@@ -48,6 +48,9 @@ type Odin struct {
 	// Username and PasswordFile enable basic auth.
 	Username     string
 	PasswordFile string
+	// Gzip sends bodies with Content-Encoding: gzip, for receivers that decode it. Off by default:
+	// falcon transfer's /api/push reads plain JSON only. A receiver answering 400 or 415 to a gzip
+	// body gets the batch again as plain JSON, and the push stays plain from then on.
 	Gzip         bool
 	BatchSize    int
 	Timeout      time.Duration
@@ -85,7 +88,7 @@ func Default() Config {
 		SysRoot:         "/sys",
 		Cgroup:          Cgroup{Root: "/sys/fs/cgroup", Parent: "/", Driver: "auto"},
 		Odin: Odin{
-			Gzip:         true,
+			Gzip:         false,
 			BatchSize:    2000,
 			Timeout:      10 * time.Second,
 			SpoolDir:     "/var/lib/ecloud-node-agent/spool",

@@ -10,6 +10,10 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"k8s.io/klog/v2"
+
+	"github.com/ecloud-io/ecloud/node-agent/pkg/agentmetrics"
 )
 
 // outcome of one push attempt.
@@ -27,6 +31,8 @@ type result struct {
 	outcome outcome
 	// invalid is the receiver's Invalid count on 200.
 	invalid int
+	// status is the HTTP status of the answer (0 without one).
+	status int
 	// reason labels retried failures in metrics.
 	reason string
 	err    error
@@ -42,20 +48,50 @@ type transferReply struct {
 	} `json:"data"`
 }
 
-// push sends one gzip-compressed batch.
+// push sends one spooled (gzip-compressed) batch: as-is with Content-Encoding gzip while gzip is on,
+// else decompressed as plain JSON. A receiver that answers 400 or 415 to a gzip body is asked again
+// with plain JSON at once; when that is accepted the pusher stays plain (a batch is never dropped
+// because of its encoding).
 func (p *Pusher) push(ctx context.Context, gz []byte) result {
-	body, encoding := gz, "gzip"
-	if !p.cfg.Gzip {
-		zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if !p.gzip.Load() {
+		plain, err := gunzip(gz)
 		if err != nil {
-			return result{outcome: rejected, err: fmt.Errorf("decompress spooled batch: %w", err)}
+			return result{outcome: rejected, err: err}
 		}
-		plain, err := io.ReadAll(zr)
-		if err != nil {
-			return result{outcome: rejected, err: fmt.Errorf("decompress spooled batch: %w", err)}
-		}
-		body, encoding = plain, ""
+		return p.post(ctx, plain, "")
 	}
+	res := p.post(ctx, gz, "gzip")
+	if res.status != http.StatusBadRequest && res.status != http.StatusUnsupportedMediaType {
+		return res
+	}
+	plain, err := gunzip(gz)
+	if err != nil {
+		return result{outcome: rejected, err: err}
+	}
+	plainRes := p.post(ctx, plain, "")
+	if plainRes.outcome == delivered {
+		p.gzip.Store(false)
+		agentmetrics.OdinGzipFallbacks.Inc()
+		klog.FromContext(ctx).Error(res.err, "Odin receiver refused a gzip body but took the same batch as plain JSON; sending plain JSON from now on (drop --odin-gzip)",
+			"url", p.cfg.URL)
+	}
+	return plainRes
+}
+
+func gunzip(gz []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		return nil, fmt.Errorf("decompress spooled batch: %w", err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("decompress spooled batch: %w", err)
+	}
+	return plain, nil
+}
+
+// post sends body with the given Content-Encoding ("" for none) and classifies the answer.
+func (p *Pusher) post(ctx context.Context, body []byte, encoding string) result {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.cfg.URL, bytes.NewReader(body))
@@ -77,13 +113,14 @@ func (p *Pusher) push(ctx context.Context, gz []byte) result {
 	reply, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	switch {
 	case resp.StatusCode == http.StatusOK:
-		return result{outcome: delivered, invalid: invalidCount(reply)}
+		return result{outcome: delivered, status: resp.StatusCode, invalid: invalidCount(reply)}
 	case resp.StatusCode == http.StatusBadRequest:
-		return result{outcome: rejected, err: fmt.Errorf("push to %s: receiver rejected the batch (400): %s", p.cfg.URL, snippet(reply))}
+		return result{outcome: rejected, status: resp.StatusCode,
+			err: fmt.Errorf("push to %s: receiver rejected the batch (400): %s", p.cfg.URL, snippet(reply))}
 	default:
-		// 499 (Nightingale's queue full), 5xx and anything unexpected (401/403/404: a config the
-		// operator can fix) keep the data and back off.
-		return result{outcome: retry, reason: fmt.Sprint(resp.StatusCode),
+		// 499 (Nightingale's queue full), 5xx and anything unexpected (401/403/404/415: a config
+		// the operator can fix) keep the data and back off.
+		return result{outcome: retry, status: resp.StatusCode, reason: fmt.Sprint(resp.StatusCode),
 			err: fmt.Errorf("push to %s: status %d: %s", p.cfg.URL, resp.StatusCode, snippet(reply))}
 	}
 }

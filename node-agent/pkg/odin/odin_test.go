@@ -86,7 +86,6 @@ func TestOutageAndRestart(t *testing.T) {
 	agentmetrics.Register()
 	recv := falcontest.New()
 	defer recv.Close()
-	recv.User, recv.Password = "agent", "s3cret"
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "password")
 	if err := os.WriteFile(pwFile, []byte("s3cret\n"), 0o600); err != nil {
@@ -103,6 +102,9 @@ func TestOutageAndRestart(t *testing.T) {
 		p.Consume(ctx, snapshot(start, n))
 	}
 	waitFor(t, "the first minute delivered", func() bool { return len(recv.Items()) == 6*seriesPerStep })
+	if u, pw, ok := (&http.Request{Header: recv.LastHeader()}).BasicAuth(); !ok || u != "agent" || pw != "s3cret" {
+		t.Errorf("push carried basic auth %q/%q (%v), want agent/s3cret from the password file", u, pw, ok)
+	}
 
 	// Ten minutes of outage = 60 steps; the agent restarts after 30 of them.
 	for i, mode := range []struct {
@@ -224,7 +226,6 @@ func TestRejectAndInvalid(t *testing.T) {
 	recv := falcontest.New()
 	defer recv.Close()
 	cfg := testConfig(recv.URL(), filepath.Join(t.TempDir(), "spool"))
-	cfg.Gzip = false
 	p, stop := startPusher(t, cfg)
 	defer stop()
 	rejected, invalid := counter(t, "rejected"), counter(t, "invalid")
@@ -307,4 +308,93 @@ func TestSpoolAgeBound(t *testing.T) {
 	if _, items, _ := p.Spool().Stats(); items > 361*seriesPerStep || items < 359*seriesPerStep {
 		t.Errorf("spool keeps %d items, want about one hour (%d)", items, 360*seriesPerStep)
 	}
+}
+
+// TestDefaultEncodingIsTransfers: with the default configuration the pusher sends plain JSON, which
+// falcon transfer decodes, and everything arrives.
+func TestDefaultEncodingIsTransfers(t *testing.T) {
+	agentmetrics.Register()
+	recv := falcontest.New()
+	defer recv.Close()
+	p, stop := startPusher(t, testConfig(recv.URL(), filepath.Join(t.TempDir(), "spool")))
+	defer stop()
+	rejected := counter(t, "rejected")
+	for n := 0; n < 3; n++ {
+		p.Consume(context.Background(), snapshot(time.Now(), n))
+	}
+	waitFor(t, "three steps delivered", func() bool { return len(recv.Items()) == 3*seriesPerStep })
+	if enc := recv.LastHeader().Get("Content-Encoding"); enc != "" {
+		t.Errorf("default push used Content-Encoding %q, want none", enc)
+	}
+	if got := counter(t, "rejected"); got != rejected {
+		t.Errorf("%v items rejected", got-rejected)
+	}
+}
+
+// TestGzipFallback: with --odin-gzip against a receiver that decodes plain JSON only (transfer's
+// 400 "decode error"), no batch is lost: each is resent plain at once, the fallback is counted once
+// and the pusher stays plain.
+func TestGzipFallback(t *testing.T) {
+	agentmetrics.Register()
+	recv := falcontest.New()
+	defer recv.Close()
+	cfg := testConfig(recv.URL(), filepath.Join(t.TempDir(), "spool"))
+	cfg.Gzip = true
+	fallbacks := fallbackCount(t)
+	rejected := counter(t, "rejected")
+	p, stop := startPusher(t, cfg)
+	defer stop()
+	const steps = 4
+	for n := 0; n < steps; n++ {
+		p.Consume(context.Background(), snapshot(time.Now(), n))
+	}
+	waitFor(t, "every step delivered", func() bool { return len(recv.Items()) == steps*seriesPerStep })
+	waitFor(t, "spool drained", func() bool { _, items, _ := p.Spool().Stats(); return items == 0 })
+	if got := counter(t, "rejected"); got != rejected {
+		t.Errorf("%v items rejected because of the encoding", got-rejected)
+	}
+	if got := fallbackCount(t) - fallbacks; got != 1 {
+		t.Errorf("fallback counted %v times, want 1", got)
+	}
+	if p.Gzip() {
+		t.Error("pusher still sends gzip after the receiver refused it")
+	}
+	// Each step is split into batches of BatchSize items: one refused gzip attempt, then one plain
+	// request per batch.
+	batches := steps * ((seriesPerStep + cfg.BatchSize - 1) / cfg.BatchSize)
+	if got := recv.Requests(); got != batches+1 {
+		t.Errorf("%d requests for %d batches, want %d (one refused gzip, then plain)", got, batches, batches+1)
+	}
+}
+
+// TestGzipRejectedBothWays: a batch refused as gzip and as plain JSON is rejected (counted), not an
+// encoding fallback.
+func TestGzipRejectedBothWays(t *testing.T) {
+	agentmetrics.Register()
+	recv := falcontest.New()
+	defer recv.Close()
+	recv.SetMode(falcontest.Status, http.StatusBadRequest)
+	cfg := testConfig(recv.URL(), filepath.Join(t.TempDir(), "spool"))
+	cfg.Gzip = true
+	fallbacks, rejected := fallbackCount(t), counter(t, "rejected")
+	p, stop := startPusher(t, cfg)
+	defer stop()
+	if err := p.Enqueue(time.Now(), []odin.Item{{Endpoint: "n", Metric: "m", Timestamp: 1, Step: 10, CounterType: "GAUGE"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "400 to gzip and to plain counted as rejected", func() bool { return counter(t, "rejected") == rejected+1 })
+	if recv.Requests() != 2 {
+		t.Errorf("%d requests, want 2 (gzip, then plain)", recv.Requests())
+	}
+	if got := fallbackCount(t) - fallbacks; got != 0 || !p.Gzip() {
+		t.Errorf("fallback counted %v times, gzip %v: a body refused in both encodings is no encoding problem", got, p.Gzip())
+	}
+}
+
+func fallbackCount(t *testing.T) float64 {
+	v, err := testutil.GetCounterMetricValue(agentmetrics.OdinGzipFallbacks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

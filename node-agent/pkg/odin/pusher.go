@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -30,6 +31,8 @@ type Pusher struct {
 	clock    clock.Clock
 	spool    *spool.Spool
 	wake     chan struct{}
+	// gzip is whether bodies are sent gzip-compressed: cfg.Gzip until the receiver refuses one.
+	gzip atomic.Bool
 
 	// encMu guards enc and items, reused between batches to keep memory flat.
 	encMu sync.Mutex
@@ -46,6 +49,11 @@ func New(cfg config.Odin, step time.Duration, clk clock.Clock) (*Pusher, error) 
 	}
 	p := &Pusher{cfg: cfg, step: int64(step / time.Second), clock: clk, wake: make(chan struct{}, 1),
 		client: &http.Client{Timeout: cfg.Timeout}}
+	p.gzip.Store(cfg.Gzip)
+	// Every outcome has a series from the start, so a query over them sees 0 rather than nothing.
+	for _, outcome := range []string{"sent", "invalid", "rejected", "spool_dropped"} {
+		agentmetrics.OdinItems.WithLabelValues(outcome).Add(0)
+	}
 	if cfg.PasswordFile != "" {
 		b, err := os.ReadFile(cfg.PasswordFile)
 		if err != nil {
@@ -63,6 +71,9 @@ func New(cfg config.Odin, step time.Duration, clk clock.Clock) (*Pusher, error) 
 	p.updateSpoolMetrics()
 	return p, nil
 }
+
+// Gzip reports whether bodies are sent gzip-compressed (false after a fallback to plain JSON).
+func (p *Pusher) Gzip() bool { return p.gzip.Load() }
 
 // Spool returns the pusher's spool (for inspection).
 func (p *Pusher) Spool() *spool.Spool { return p.spool }

@@ -1,13 +1,22 @@
-// Package falcontest is a test receiver for Odin pushes that enforces falcon transfer's validation
-// (/api/push): it is the only fake in the node agent's tests, standing in for a remote system.
+// Package falcontest is a test receiver for Odin pushes that answers exactly as Open-Falcon's
+// transfer does on its HTTP push API: it is the only fake in the node agent's tests, standing in for
+// a remote system that cannot be built here.
+//
+// The behaviour copies open-falcon/falcon-plus modules/transfer:
+//   - http/api.go api_push_datapoints: a request with ContentLength 0 gets 400 "blank body"; the body
+//     is decoded with json.NewDecoder(req.Body).Decode(&[]*cmodel.MetricValue) (first JSON value,
+//     plain JSON only: no Content-Encoding handling, no authentication, any method) and any decode
+//     error gets 400 "decode error" (http.Error: text/plain, trailing newline);
+//   - http/http.go RenderDataJson: 200, Content-Type "application/json; charset=UTF-8", body
+//     json.Marshal(Dto{Msg: "success", Data: reply}) with reply = cmodel.TransferResponse
+//     {Message: "ok", Total: len(items), Invalid: n, Latency: ms};
+//   - receiver/rpc/rpc_transfer.go RecvMetricValues: the per-item validation (validate below);
+//   - common/model/metric.go MetricValue: the wire type (value is interface{}: a JSON number or a
+//     numeric string; step and timestamp are int64, so a non-integer there fails the whole decode).
 package falcontest
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/json"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -27,34 +36,46 @@ type Item struct {
 	Tags        string
 }
 
-// wireItem is falcon's MetricValue as decoded by transfer: value may be a number or a numeric string.
-type wireItem struct {
-	Endpoint    string          `json:"endpoint"`
-	Metric      string          `json:"metric"`
-	Value       json.RawMessage `json:"value"`
-	Step        int64           `json:"step"`
-	CounterType string          `json:"counterType"`
-	Tags        string          `json:"tags"`
-	Timestamp   int64           `json:"timestamp"`
+// metricValue is transfer's cmodel.MetricValue.
+type metricValue struct {
+	Endpoint  string `json:"endpoint"`
+	Metric    string `json:"metric"`
+	Value     any    `json:"value"`
+	Step      int64  `json:"step"`
+	Type      string `json:"counterType"`
+	Tags      string `json:"tags"`
+	Timestamp int64  `json:"timestamp"`
+}
+
+// transferResponse is transfer's cmodel.TransferResponse, in its field order.
+type transferResponse struct {
+	Message string
+	Total   int
+	Invalid int
+	Latency int64
+}
+
+// dto is transfer's http.Dto.
+type dto struct {
+	Msg  string `json:"msg"`
+	Data any    `json:"data"`
 }
 
 // Mode is how the receiver answers.
 type Mode int
 
 const (
-	// Accept validates and stores.
+	// Accept answers as transfer does.
 	Accept Mode = iota
 	// Drop closes the connection without answering (a network error for the client).
 	Drop
-	// Status answers with the configured status code without reading the items.
+	// Status answers with the configured status code without reading the items (an outage).
 	Status
 )
 
-// Receiver is an httptest server speaking falcon transfer's push protocol.
+// Receiver is an httptest server speaking transfer's HTTP push API on /api/push.
 type Receiver struct {
 	Server *httptest.Server
-	// User and Password, when set, are required as basic auth.
-	User, Password string
 
 	mu       sync.Mutex
 	mode     Mode
@@ -62,14 +83,15 @@ type Receiver struct {
 	items    []Item
 	invalid  int
 	requests int
+	header   http.Header
 	// Now is the receiver's clock for the timestamp rule (time.Now by default).
 	Now func() time.Time
 }
 
-// New starts a receiver on 127.0.0.1; it is closed at cleanup by the caller through Close.
+// New starts a receiver on 127.0.0.1; the caller closes it with Close.
 func New() *Receiver {
 	r := &Receiver{Now: time.Now}
-	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
+	r.Server = httptest.NewServer(r.mux())
 	return r
 }
 
@@ -77,11 +99,18 @@ func New() *Receiver {
 // agents run); Close closes l.
 func NewOn(l net.Listener) *Receiver {
 	r := &Receiver{Now: time.Now}
-	r.Server = httptest.NewUnstartedServer(http.HandlerFunc(r.serve))
+	r.Server = httptest.NewUnstartedServer(r.mux())
 	r.Server.Listener.Close()
 	r.Server.Listener = l
 	r.Server.Start()
 	return r
+}
+
+// mux routes like transfer's http.DefaultServeMux: /api/push exactly, 404 elsewhere.
+func (r *Receiver) mux() *http.ServeMux {
+	m := http.NewServeMux()
+	m.HandleFunc("/api/push", r.serve)
+	return m
 }
 
 // URL is the push endpoint.
@@ -104,7 +133,7 @@ func (r *Receiver) Items() []Item {
 	return append([]Item(nil), r.items...)
 }
 
-// Invalid returns how many items were invalid; Requests how many pushes arrived.
+// Invalid returns how many items transfer would have counted as Invalid.
 func (r *Receiver) Invalid() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -118,9 +147,18 @@ func (r *Receiver) Requests() int {
 	return r.requests
 }
 
+// LastHeader returns the headers of the last push request (transfer ignores them; tests inspect
+// what the client sent).
+func (r *Receiver) LastHeader() http.Header {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.header.Clone()
+}
+
 func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.requests++
+	r.header = req.Header.Clone()
 	mode, status := r.mode, r.status
 	r.mu.Unlock()
 	switch mode {
@@ -138,95 +176,72 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
-	if req.Method != http.MethodPost || req.URL.Path != "/api/push" {
-		http.Error(w, "not found", http.StatusNotFound)
+	if req.ContentLength == 0 {
+		http.Error(w, "blank body", http.StatusBadRequest)
 		return
 	}
-	if r.User != "" {
-		if u, p, ok := req.BasicAuth(); !ok || u != r.User || p != r.Password {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-	}
-	body, err := readBody(req)
-	if err != nil || len(bytes.TrimSpace(body)) == 0 {
-		http.Error(w, fmt.Sprintf("empty or unreadable body: %v", err), http.StatusBadRequest)
+	var metrics []*metricValue
+	if err := json.NewDecoder(req.Body).Decode(&metrics); err != nil {
+		http.Error(w, "decode error", http.StatusBadRequest)
 		return
 	}
-	var wire []wireItem
-	if err := json.Unmarshal(body, &wire); err != nil {
-		http.Error(w, "decode json: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	valid, invalid := r.validate(wire)
+	start := r.Now()
+	valid, invalid := validate(metrics, start)
 	r.mu.Lock()
 	r.items = append(r.items, valid...)
 	r.invalid += invalid
 	r.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"msg":  "success",
-		"data": map[string]any{"Message": "ok", "Total": len(wire), "Invalid": invalid, "Latency": 0},
-	})
-}
-
-func readBody(req *http.Request) ([]byte, error) {
-	var rd io.Reader = req.Body
-	if req.Header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(req.Body)
-		if err != nil {
-			return nil, err
-		}
-		rd = zr
+	reply := transferResponse{Message: "ok", Total: len(metrics), Invalid: invalid,
+		Latency: (r.Now().UnixNano() - start.UnixNano()) / 1000000}
+	bs, err := json.Marshal(dto{Msg: "success", Data: reply})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
 	}
-	return io.ReadAll(rd)
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	_, _ = w.Write(bs)
 }
 
-// validate applies falcon transfer's rules item by item.
-func (r *Receiver) validate(wire []wireItem) (valid []Item, invalid int) {
-	now := r.Now().Unix()
-	for _, w := range wire {
-		if w.Metric == "" || w.Endpoint == "" {
+// validate applies RecvMetricValues' rules item by item, in its order.
+func validate(metrics []*metricValue, start time.Time) (valid []Item, invalid int) {
+	now := start.Unix()
+	for _, v := range metrics {
+		if v == nil || v.Metric == "kernel.hostname" || v.Metric == "" || v.Endpoint == "" {
 			invalid++
 			continue
 		}
-		if w.CounterType != "GAUGE" && w.CounterType != "COUNTER" && w.CounterType != "DERIVE" {
+		if v.Type != "COUNTER" && v.Type != "GAUGE" && v.Type != "DERIVE" {
 			invalid++
 			continue
 		}
-		if w.Step <= 0 {
+		if s, ok := v.Value.(string); ok && s == "" {
 			invalid++
 			continue
 		}
-		if len(w.Metric)+len(w.Tags) > 510 {
+		if v.Step <= 0 || len(v.Metric)+len(v.Tags) > 510 {
 			invalid++
 			continue
 		}
-		v, ok := numeric(w.Value)
-		if !ok {
-			invalid++
-			continue
-		}
-		ts := w.Timestamp
+		ts := v.Timestamp
 		if ts <= 0 || ts > now*2 {
 			ts = now
 		}
-		valid = append(valid, Item{Endpoint: w.Endpoint, Metric: w.Metric, Timestamp: ts, Step: w.Step, Value: v,
-			CounterType: w.CounterType, Tags: w.Tags})
+		var f float64
+		switch cv := v.Value.(type) {
+		case string:
+			var err error
+			if f, err = strconv.ParseFloat(cv, 64); err != nil {
+				invalid++
+				continue
+			}
+		case float64:
+			f = cv
+		default: // null, missing, bool, object, array
+			invalid++
+			continue
+		}
+		valid = append(valid, Item{Endpoint: v.Endpoint, Metric: v.Metric, Timestamp: ts, Step: v.Step, Value: f,
+			CounterType: v.Type, Tags: v.Tags})
 	}
 	return valid, invalid
-}
-
-// numeric accepts JSON numbers and numeric strings, like transfer.
-func numeric(raw json.RawMessage) (float64, bool) {
-	var f float64
-	if err := json.Unmarshal(raw, &f); err == nil {
-		return f, true
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	return f, err == nil
 }

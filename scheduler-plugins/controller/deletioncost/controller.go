@@ -44,6 +44,8 @@ type Controller struct {
 	// after one.
 	evictionRetry time.Duration
 	holdOff       holdOff
+	// series tracks the ecloud_dualdatacenter_group_pods label sets per namespace.
+	series groupSeries
 }
 
 // holdOff remembers, per group, until when no eviction is attempted.

@@ -38,6 +38,7 @@ func (c *Controller) syncNamespace(ctx context.Context, ns string) (time.Duratio
 	if err != nil {
 		return 0, err
 	}
+	c.series.set(ns, groups, c.args.Datacenters)
 	health := dcrule.NewHealth(c.args.TopologyKey, c.args.Datacenters)
 	nodes, err := c.nodes.List(everything)
 	if err != nil {
