@@ -8,6 +8,9 @@
 #       CNI reference plugins, github.com/containernetworking/plugins $CNI_PLUGINS_VERSION: loopback
 #       (containerd's CRI runs it for every sandbox, whatever the pod network); bridge and
 #       host-local (the reference pod network make bench-e2e compares ecloud with)
+#   containerd/containerd containerd/containerd-shim-runc-v2 containerd/ctr
+#       containerd 2, github.com/containerd/containerd/v2 $CONTAINERD_VERSION (go install: its go.mod
+#       has no replace directives); the shim sits next to containerd, where containerd looks for it
 #
 #   hack/build-k8s.sh              everything that is missing or out of date
 #   hack/build-k8s.sh kubelet etcd only those
@@ -26,11 +29,13 @@ BIN=${BIN:-$PWD/bin}
 CNI_PLUGINS_VERSION=${CNI_PLUGINS_VERSION:-v1.9.1}
 K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 CNI_BINS=(cni/loopback cni/bridge cni/host-local)
-ALL=("${K8S_BINS[@]}" etcd "${CNI_BINS[@]}")
+CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.2.9}
+CONTAINERD_BINS=(containerd/containerd containerd/containerd-shim-runc-v2 containerd/ctr)
+ALL=("${K8S_BINS[@]}" etcd "${CNI_BINS[@]}" "${CONTAINERD_BINS[@]}")
 [ $# -gt 0 ] && ALL=("$@")
 
 STAMPS=$BIN/.stamps
-mkdir -p "$BIN/cni" "$STAMPS/cni"
+mkdir -p "$BIN/cni" "$STAMPS/cni" "$BIN/containerd" "$STAMPS/containerd"
 k8s_version=$($GO list -m -f '{{.Version}}' k8s.io/kubernetes)
 etcd_version=$($GO list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
 IFS=. read -r k8s_major k8s_minor _ <<<"${k8s_version#v}"
@@ -73,6 +78,12 @@ for b in "${ALL[@]}"; do
       build "$b" "$CNI_PLUGINS_VERSION $go_version" \
         env CGO_ENABLED=0 GOBIN="$BIN/cni" "$GO" install -trimpath -ldflags "-s -w" \
         "github.com/containernetworking/plugins/plugins/$dir/$p@$CNI_PLUGINS_VERSION" ;;
-    *) echo "build-k8s: unknown binary $b (known: ${K8S_BINS[*]} etcd ${CNI_BINS[*]})" >&2; exit 2 ;;
+    containerd/*)
+      # Static (no cgo: no btrfs snapshotter, which needs the btrfs headers), like the release builds.
+      build "$b" "$CONTAINERD_VERSION $go_version" \
+        env CGO_ENABLED=0 GOBIN="$BIN/containerd" "$GO" install -trimpath \
+        -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=${CONTAINERD_VERSION#v}" \
+        "github.com/containerd/containerd/v2/cmd/${b#containerd/}@$CONTAINERD_VERSION" ;;
+    *) echo "build-k8s: unknown binary $b (known: ${K8S_BINS[*]} etcd ${CNI_BINS[*]} ${CONTAINERD_BINS[*]})" >&2; exit 2 ;;
   esac
 done

@@ -10,11 +10,12 @@ case "$purpose" in
   # iptables: the gateway/kube-proxy path; prometheus: promtool for the alerting rules' tests.
   test) pkgs=(iproute2 iputils-ping ethtool iptables openvswitch-switch prometheus) ;;
 
-  # containerd + runc: one container runtime per simulated host; util-linux: nsenter/unshare for
-  # the hosts' namespaces; openssl: the cluster's throwaway PKI; prometheus: the cluster's
-  # Prometheus (scraping every component, the alerting rules) and curl to wait for it; the rest as
-  # for test.
-  up) pkgs=(containerd runc iptables iproute2 ethtool openvswitch-switch util-linux openssl prometheus curl) ;;
+  # runc: the OCI runtime under containerd 2 (which hack/build-k8s.sh builds from its Go module);
+  # util-linux: nsenter/unshare for the hosts' namespaces; openssl: the cluster's throwaway PKI;
+  # prometheus: the cluster's Prometheus (scraping every component, the alerting rules) and curl
+  # to wait for it; qemu-system-x86, busybox-static, kmod, socat: the guest node (a QEMU guest on
+  # Debian's kernel, hack/cluster/guest.sh); the rest as for test.
+  up) pkgs=(runc iptables iproute2 ethtool openvswitch-switch util-linux openssl prometheus curl qemu-system-x86 busybox-static kmod socat) ;;
   *) echo "install-deps: unknown purpose $purpose" >&2; exit 2 ;;
 esac
 missing=()

@@ -46,6 +46,8 @@ for h in "${HOSTS[@]}"; do
   fi
   stop "ovs-vswitchd-$h" "ovsdb-server-$h" "containerd-$h"
 done
+# the guest node: QEMU (everything of the guest lives in its memory; the tap goes with eup-cp)
+stop qemu-g
 log "stopped the hosts' daemons ($(elapsed "$T0")s)"
 # 2. Prometheus, the control plane and the forwarders
 stop netns-forward-prometheus prometheus prometheus-targets
@@ -85,8 +87,14 @@ rm -f "$STATE/cgroup"
 
 # 6. directories up.sh created on the root filesystem as mountpoints (empty: the binds lived in the
 #    hosts' mount namespaces), deepest first
+# mounted_elsewhere PATH: another cluster's host (its own mount namespace) has a mount on PATH;
+# removing the directory would detach that mount there.
+mounted_elsewhere() { awk -v p="$1" '$5 == p {found = 1; exit} END {exit !found}' /proc/[0-9]*/mountinfo 2>/dev/null; }
 if [ -f "$STATE/created-dirs" ]; then
-  tac "$STATE/created-dirs" | while read -r p; do rmdir "$p" 2>/dev/null && log "removed $p"; done
+  tac "$STATE/created-dirs" | while read -r p; do
+    if mounted_elsewhere "$p"; then log "kept $p: another cluster's host has a mount on it"; continue; fi
+    rmdir "$p" 2>/dev/null && log "removed $p"
+  done
   rm -f "$STATE/created-dirs"
 fi
 
@@ -99,5 +107,9 @@ fi
 # 8. runtime state (etcd data, PKI, containerd content, host dirs), keeping the logs
 leftover=$(findmnt -rn -o TARGET | grep "^$WORKDIR/" || true)
 [ -z "$leftover" ] || die "mounts left under $WORKDIR: $leftover"
+# The guest's logs join the others
+if [ -d "$GUEST_DIR/logs" ]; then
+  mkdir -p "$LOGS/guest" && cp -a "$GUEST_DIR/logs/." "$GUEST_DIR/console.log" "$GUEST_DIR/progress" "$LOGS/guest/" 2>/dev/null
+fi
 rm -rf "$WORKDIR/cp" "$WORKDIR/hosts" "$PKI" "$ADMIN_KUBECONFIG" "$STATE"
 log "make down done in $(elapsed "$T0")s (logs kept in $LOGS)"

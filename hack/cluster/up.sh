@@ -6,7 +6,9 @@
 # kube-proxy in iptables mode and an Open vSwitch userspace datapath), labelled
 # topology.kubernetes.io/zone=dc-a and dc-b; installs ecloud from manifests/ (the same files a user
 # applies, with the images built here), runs manifests/examples and prints a summary with the
-# KUBECONFIG line. Layout: lib.sh.
+# KUBECONFIG line. Layout: lib.sh. Besides the two namespace hosts, a third node dc-b-node-1 is a
+# QEMU guest on Debian's own kernel (cgroup v2, the openvswitch module; hack/cluster/guest.sh),
+# booted while the rest starts when ECLOUD_GUEST_NODE=1; skipped with a message where QEMU cannot run.
 #
 # Running it again while the cluster is up only prints the summary. Undo with down.sh (make down).
 # Environment: WORKDIR (default _work), API_PORT (default 26443, on 127.0.0.1), PROM_PORT (Prometheus
@@ -68,6 +70,17 @@ echo "$CG" >"$STATE/cgroup"
 
 # ------------------------------------------------------------------ PKI, networks
 nodes=(); for h in "${HOSTS[@]}"; do nodes+=("${NODE_NAME[$h]}"); done
+# The guest node: can QEMU run here?
+if [ "$GUEST_NODE" = 1 ]; then
+  if why=$("$HERE/guest.sh" check); then
+    nodes+=("$GUEST_NAME")
+  else
+    log "skipping the guest node $GUEST_NAME: $why (the namespace hosts run on; ECLOUD_GUEST_NODE=0 skips it quietly)"
+    GUEST_NODE=0
+  fi
+else
+  log "no guest node: the two namespace hosts only (ECLOUD_GUEST_NODE=1 adds dc-b-node-1, a QEMU guest on Debian's kernel)"
+fi
 export CP_IP KUBERNETES_SVC_IP  # read by pki.sh
 "$HERE/pki.sh" "$PKI" "https://$CP_IP:6443" "${nodes[@]}"
 sed "s|https://$CP_IP:6443|https://127.0.0.1:$API_PORT|" "$PKI/admin.kubeconfig" >"$ADMIN_KUBECONFIG"
@@ -106,6 +119,15 @@ done
 nexthops=(); for h in "${HOSTS[@]}"; do nexthops+=(nexthop via "${NODE_IP[$h]}"); done
 ip -n "$CP_NS" route add "$OVERLAY_CIDR" "${nexthops[@]}"
 mark "PKI, namespaces, links, cgroups" "$s"
+
+# ------------------------------------------------------------------ the guest node (boots meanwhile)
+if [ "$GUEST_NODE" = 1 ]; then
+  s=$(now)
+  log "starting the guest node $GUEST_NAME: QEMU (${ECLOUD_GUEST_ACCEL:-tcg}) on Debian's kernel, ${GUEST_MEM} MiB, $GUEST_IP on br0"
+  "$HERE/guest.sh" start
+  GUEST_T0=$s
+  mark "guest node: kernel, initramfs, QEMU started" "$s"
+fi
 
 # ------------------------------------------------------------------ control plane (netns eup-cp)
 s=$(now)
@@ -172,43 +194,13 @@ start netns-forward-prometheus "$CG/cp" "$BIN/netns-forward" -listen "127.0.0.1:
 # ------------------------------------------------------------------ hosts
 host_configs() { # KEY: containerd, kubelet and kube-proxy configuration of a host
   local h=$1 d=$WORKDIR/hosts/$1
-  cat >"$d/containerd.toml" <<EOF
-# containerd 1.6 (Debian 12). /run is private to the host (host-init.sh).
-version = 2
-root = "$d/containerd"
-state = "/run/containerd/state"
-[grpc]
-  address = "/run/containerd/containerd.sock"
-[ttrpc]
-  address = "/run/containerd/containerd.sock.ttrpc"
-[plugins]
-  [plugins."io.containerd.grpc.v1.cri"]
-    # No registry: the pause image is built locally and imported under exactly this name.
-    sandbox_image = "docker.io/ecloud/pause:dev"
-    # Needed where the bounding set lacks CAP_SYS_RESOURCE: otherwise runc cannot give the pause
-    # container oom_score_adj -998 and every sandbox fails ("can't get final child's PID from pipe").
-    restrict_oom_score_adj = true
-    # Unprivileged ICMP in every pod (net.ipv4.ping_group_range): the test workload pings.
-    enable_unprivileged_icmp = true
-    [plugins."io.containerd.grpc.v1.cri".containerd]
-      snapshotter = "overlayfs"
-      default_runtime_name = "runc"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-        runtime_type = "io.containerd.runc.v2"
-        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-          SystemdCgroup = false
-    [plugins."io.containerd.grpc.v1.cri".cni]
-      bin_dir = "/opt/cni/bin"
-      conf_dir = "/etc/cni/net.d"
-  [plugins."io.containerd.internal.v1.opt"]
-    path = "$d/containerd-opt"
-EOF
+  containerd_config "$d/containerd" "$d/containerd-opt" "$CONTAINERD_OOM_RESTRICT" >"$d/containerd.toml"
   cat >"$d/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 # cgroup v1 hosts: since 1.35 the kubelet refuses them unless this is false.
 failCgroupV1: false
-# containerd 1.6 lacks the RuntimeConfig CRI call: the kubelet uses this value.
+# No systemd on the hosts: containerd reports cgroupfs through the CRI RuntimeConfig call too.
 cgroupDriver: cgroupfs
 cgroupRoot: $CG/$h/pods
 failSwapOn: false
@@ -270,7 +262,7 @@ for h in "${HOSTS[@]}"; do
   hs ovsdb-server env OVS_DBDIR="$d/ovs" OVS_LOGDIR="$d/ovs" OVS_SYSCONFDIR="$d/ovs" ovsdb-server "$d/ovs/conf.db" \
     --remote=punix:/run/openvswitch/db.sock --remote=db:Open_vSwitch,Open_vSwitch,manager_options \
     --pidfile=/run/openvswitch/ovsdb-server.pid --unixctl=/run/openvswitch/ovsdb-server.ctl -vconsole:info
-  hs containerd containerd --config "$d/containerd.toml"
+  hs containerd env PATH="$CONTAINERD_BIN:$CLEAN_PATH" "$CONTAINERD_BIN/containerd" --config "$d/containerd.toml"
 done
 for h in "${HOSTS[@]}"; do
   d=$WORKDIR/hosts/$h
@@ -297,8 +289,9 @@ for h in "${HOSTS[@]}"; do
   ip -n "$PREFIX-$h" route replace default via "$CP_IP"
   wait_for 20 "containerd on $h (logs/containerd-$h.log)" in_host "$h" test -S /run/containerd/containerd.sock
   for img in "$IMAGES"/*.tar; do
-    in_host "$h" ctr --address /run/containerd/containerd.sock -n k8s.io images import "$img" >/dev/null \
-      || die "importing $img into $h's containerd"
+    # (ctr's own warnings, e.g. containerd 2.2's about cgroup v1, only when the import fails)
+    out=$(in_host "$h" "$CONTAINERD_BIN/ctr" --address /run/containerd/containerd.sock -n k8s.io images import "$img" 2>&1) ||
+      die "importing $img into $h's containerd: $out"
   done
   hs kubelet "$BIN/kubelet" --config="$d/kubelet.yaml" --kubeconfig="$PKI/node-${NODE_NAME[$h]}.kubeconfig" \
     --hostname-override="${NODE_NAME[$h]}" --node-ip="${NODE_IP[$h]}" \
@@ -311,6 +304,12 @@ for h in "${HOSTS[@]}"; do
   wait_for 120 "node ${NODE_NAME[$h]} registered (logs/kubelet-$h.log)" kubectl_admin get node "${NODE_NAME[$h]}"
 done
 mark "nodes registered" "$s"
+if [ "$GUEST_NODE" = 1 ]; then
+  # TCG is 5-10x slower than the namespace hosts: boot, OVS, containerd and the images take minutes.
+  "$HERE/guest.sh" wait 900
+  wait_for 300 "node $GUEST_NAME registered ($GUEST_DIR/logs/kubelet.log)" kubectl_admin get node "$GUEST_NAME"
+  mark "guest node $GUEST_NAME registered (since its start)" "$GUEST_T0"
+fi
 touch "$STATE/up"
 
 # ------------------------------------------------------------------ ecloud, workloads
@@ -321,9 +320,9 @@ kubectl_admin wait --for=condition=Established crd --all --timeout=60s >/dev/nul
 kubectl_admin apply --server-side -f "$HERE/default-pool.yaml" >/dev/null
 # The same files a user applies; the images are already in every host's containerd.
 kubectl_admin apply --server-side -k "$ROOT/manifests" >/dev/null
-kubectl_admin wait --for=condition=Ready node --all --timeout=180s >/dev/null ||
+kubectl_admin wait --for=condition=Ready node --all --timeout=600s >/dev/null ||
   die "nodes not Ready after installing ecloud: is netd running? (kubectl -n kube-system get pods)"
-"$HERE/wait-workloads.sh" 180 || die "ecloud components not ready"
+"$HERE/wait-workloads.sh" 600 || die "ecloud components not ready"
 # Ready is not enough: until the node lifecycle controller lifts the not-ready taint, ecloud-scheduler
 # counts that datacenter as out and (outagePolicy Degrade) would place the examples all in the other.
 wait_for 60 "the nodes' not-ready taints lifted" nodes_untainted

@@ -27,34 +27,61 @@ import (
 	"github.com/ecloud-io/ecloud/test/netns"
 )
 
-const zoneLabel = "topology.kubernetes.io/zone"
+const (
+	zoneLabel = "topology.kubernetes.io/zone"
+	// guestLabel marks make up's guest node (hack/cluster/guest.sh); its taint has the same key.
+	guestLabel = "ecloud.io/kernel"
+)
 
 func TestLocalCluster(t *testing.T) {
 	c := localCluster(t)
 	ctx := context.Background()
 
-	// host key -> node name, from the zone labels
+	// host key -> node name of the namespace hosts, from the zone labels; the guest node (make up's
+	// QEMU guest on a real kernel, labelled ecloud.io/kernel=guest) apart
 	nodes := map[string]string{}
+	guest := c.guestNodeName()
 	t.Run("nodes Ready in both datacenters", func(t *testing.T) {
-		poll(t, 2*time.Minute, "two Ready nodes labelled dc-a and dc-b", func(ctx context.Context) (bool, error) {
+		want := 2
+		if guest != "" {
+			want = 3
+		}
+		poll(t, 5*time.Minute, fmt.Sprintf("%d Ready nodes: one namespace host in dc-a, one in dc-b, and the guest node %q", want, guest), func(ctx context.Context) (bool, error) {
 			list, err := c.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 			if err != nil {
 				return false, err
 			}
 			clear(nodes)
+			guestReady := false
 			for _, n := range list.Items {
 				for _, cond := range n.Status.Conditions {
-					if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+					if cond.Type != corev1.NodeReady || cond.Status != corev1.ConditionTrue {
+						continue
+					}
+					if n.Labels[guestLabel] != "" {
+						guestReady = n.Name == guest
+					} else {
 						nodes[n.Labels[zoneLabel]] = n.Name
 					}
 				}
 			}
-			return len(list.Items) == 2 && nodes["dc-a"] != "" && nodes["dc-b"] != "", nil
+			return len(list.Items) == want && nodes["dc-a"] != "" && nodes["dc-b"] != "" && (guest == "" || guestReady), nil
 		})
 	})
 	if t.Failed() {
 		return
 	}
+	t.Run("containerd 2 on every node", func(t *testing.T) {
+		list, err := c.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range list.Items {
+			if v := n.Status.NodeInfo.ContainerRuntimeVersion; !strings.HasPrefix(v, "containerd://2.") {
+				t.Errorf("node %s runs %q, want containerd://2.x", n.Name, v)
+			}
+		}
+	})
 
 	ns := fmt.Sprintf("e2e-%d", time.Now().Unix())
 	if _, err := c.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
@@ -161,15 +188,24 @@ func TestLocalCluster(t *testing.T) {
 			})
 		}
 	})
+	t.Run("the runtime calls CNI STATUS", func(t *testing.T) { checkCNIStatusCalled(t, c) })
+	t.Run("guest node", func(t *testing.T) { checkGuestNode(t, c, ns, pods) })
 	t.Run("ecloud components available", func(t *testing.T) { checkComponents(t, c) })
 	if t.Failed() {
 		return
 	}
 	t.Run("kubectl ecloud", func(t *testing.T) { checkKubectlEcloud(t, c, ns, pods, nodes) })
 	t.Run("ecloud examples", func(t *testing.T) { checkExamples(t, c) })
-	t.Run("node agent", func(t *testing.T) { checkNodeAgentSamples(t, c) })
-	t.Run("Prometheus", func(t *testing.T) { checkPrometheus(t, c, len(nodes)) })
+	t.Run("node agent", func(t *testing.T) { checkNodeAgentSamples(t, c, ns) })
+	t.Run("Prometheus", func(t *testing.T) {
+		count := len(nodes)
+		if guest != "" {
+			count++
+		}
+		checkPrometheus(t, c, count)
+	})
 	t.Run("sticky IP follows its pod", func(t *testing.T) { checkStickyMove(t, c, nodes) })
+	t.Run("sticky IP follows its pod onto the guest node", func(t *testing.T) { checkGuestStickyMove(t, c, nodes) })
 	t.Run("deleting everything leaves nothing behind", func(t *testing.T) { checkNothingLeftBehind(t, c, demoNS, ns) })
 	if t.Failed() {
 		return

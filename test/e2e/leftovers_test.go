@@ -63,8 +63,12 @@ func checkNothingLeftBehind(t *testing.T, c *cluster, namespaces ...string) {
 		}
 		return true, nil
 	})
-	for _, h := range hostKeys {
-		poll(t, time.Minute, "no pod port or veth of the deleted namespaces on host "+h, func(context.Context) (bool, error) {
+	hosts := hostKeys
+	if c.guestNodeName() != "" {
+		hosts = append(hosts[:len(hosts):len(hosts)], guestKey)
+	}
+	for _, h := range hosts {
+		poll(t, 2*time.Minute, "no pod port or veth of the deleted namespaces on host "+h, func(context.Context) (bool, error) {
 			out, err := c.inHost(h, "ovs-vsctl", "--format=csv", "--data=bare", "--no-headings", "--columns=name,external_ids",
 				"find", "Port", "external_ids:ecloud-role=pod")
 			if err != nil {
@@ -112,9 +116,20 @@ func checkNothingLeftBehind(t *testing.T, c *cluster, namespaces ...string) {
 	}
 }
 
+// guestKey is inHost's key for the guest node.
+const guestKey = "g"
+
 // inHost runs a command in host key's network and mount namespaces (its own /run, where its
-// Open vSwitch sockets are), like hack/cluster/lib.sh's in_host.
+// Open vSwitch sockets are), like hack/cluster/lib.sh's in_host; on the guest node (guestKey)
+// through its exec endpoint.
 func (c *cluster) inHost(key string, args ...string) (string, error) {
+	if key == guestKey {
+		quoted := make([]string, len(args))
+		for i, a := range args {
+			quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		return c.guestExec(strings.Join(quoted, " "))
+	}
 	pid, err := os.ReadFile(filepath.Join(c.workdir, "state", "anchor-"+key+".pid"))
 	if err != nil {
 		return "", fmt.Errorf("host %s: %w", key, err)

@@ -31,8 +31,15 @@ const (
 // real transfer cannot be built from the module proxy) on the datacenter network, and checks that
 // both hosts push the example pods' container samples there, that every item the agents count as
 // sent arrived with nothing rejected or dropped, and that they serve the samples on /metrics.
-func checkNodeAgentSamples(t *testing.T, c *cluster) {
+//
+// With the guest node, pods on the guest burn a CPU and hold 200 MiB, and checkGuestNodeAgent checks
+// their samples (real cgroup v2) through the same receiver.
+func checkNodeAgentSamples(t *testing.T, c *cluster, ns string) {
 	ctx := context.Background()
+	guest := c.guestNodeName()
+	if guest != "" {
+		startGuestLoad(t, c, ns, guest)
+	}
 	cpNS, err := os.Open("/run/netns/" + c.prefix + "-cp")
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +67,8 @@ func checkNodeAgentSamples(t *testing.T, c *cluster) {
 	setURL(odin.URL())
 	defer setURL(cm.Data["odin-url"])
 
-	nodes, err := c.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	// The demo's pods run on the namespace hosts (the guest node is tainted).
+	nodes, err := c.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "!" + guestLabel})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +92,12 @@ func checkNodeAgentSamples(t *testing.T, c *cluster) {
 		if n := odin.Invalid(); n > 0 {
 			t.Errorf("the receiver refused %d items as falcon transfer would", n)
 		}
+	})
+	t.Run("on the guest node (cgroup v2)", func(t *testing.T) {
+		if guest == "" {
+			requireGuest(t, c)
+		}
+		checkGuestNodeAgent(t, c, odin, ns, guest)
 	})
 	t.Run("every item the agents count as sent arrived, none dropped", func(t *testing.T) {
 		// Read the agents' counters first: whatever they count as sent was accepted before.
@@ -159,7 +173,12 @@ func restartNodeAgents(t *testing.T, c *cluster) {
 	if err := c.kube.CoreV1().Pods("kube-system").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: sel}); err != nil {
 		t.Fatalf("restart node agents: %v", err)
 	}
-	poll(t, 2*time.Minute, "node-agent DaemonSet available again", func(ctx context.Context) (bool, error) {
+	// The guest node (emulated) takes minutes to stop and start a pod.
+	limit := 2 * time.Minute
+	if c.guestNodeName() != "" {
+		limit = 6 * time.Minute
+	}
+	poll(t, limit, "node-agent DaemonSet available again", func(ctx context.Context) (bool, error) {
 		ds, err := c.kube.AppsV1().DaemonSets("kube-system").Get(ctx, nodeAgentDS, metav1.GetOptions{})
 		if err != nil {
 			return false, err

@@ -8,7 +8,9 @@
 //	          cluster's containerd allows it in every pod), "ok <rtt>" or 502
 //	/healthz  ok
 //
-// and, with -heartbeat FILE, appends a line to FILE every 10 s (the hostPath example).
+// and, with -heartbeat FILE, appends a line to FILE every 10 s (the hostPath example). For the node
+// agent's checks: -burn keeps one CPU busy, -hold-mib N allocates N MiB and keeps every page of
+// it touched (resident, in the working set).
 package main
 
 import (
@@ -22,6 +24,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -41,7 +44,15 @@ func podIPs() string {
 func main() {
 	listen := flag.String("listen", ":8080", "listen address")
 	heartbeat := flag.String("heartbeat", "", "file to append a line to every 10 s")
+	burnCPU := flag.Bool("burn", false, "keep one CPU busy")
+	holdMiB := flag.Int("hold-mib", 0, "allocate this many MiB and keep them resident")
 	flag.Parse()
+	if *burnCPU {
+		go burn()
+	}
+	if *holdMiB > 0 {
+		go hold(*holdMiB)
+	}
 	host, _ := os.Hostname()
 	client := &http.Client{Timeout: 5 * time.Second}
 	mux := http.NewServeMux()
@@ -111,5 +122,32 @@ func beat(ctx context.Context, file, host string) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// burn spins: one goroutine, locked to its thread, never blocks.
+func burn() {
+	runtime.LockOSThread()
+	x := uint64(1)
+	for {
+		x = x*6364136223846793005 + 1442695040888963407
+		if x == 0 {
+			log.Print("burn: unreachable")
+		}
+	}
+}
+
+// hold allocates mib MiB and writes every page of it every 10 s, so that none is reclaimable.
+func hold(mib int) {
+	const page = 4096
+	buf := make([]byte, mib<<20)
+	for i := 0; ; i++ {
+		for off := 0; off < len(buf); off += page {
+			buf[off] = byte(i)
+		}
+		if i == 0 {
+			log.Printf("holding %d MiB", mib)
+		}
+		time.Sleep(10 * time.Second)
 	}
 }
