@@ -17,7 +17,7 @@ func TestTraceAgainstRealOVS(t *testing.T) {
 	sw := inst.Switch()
 	ctx := context.Background()
 	const br = "ecni-br1"
-	if err := sw.EnsureBridge(ctx, br); err != nil {
+	if err := sw.EnsureBridge(ctx, br, ovs.Netdev); err != nil {
 		t.Fatal(err)
 	}
 	pod, err := sw.AddPort(ctx, br, ovs.Port{Name: "ecnipod1", Type: "internal"})
