@@ -41,8 +41,13 @@ $(BIN)/controller-gen: hack/tools/go.mod
 	cd hack/tools && $(GO) build -o $(BIN)/controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen
 
 .PHONY: verify
-verify: $(BIN)/controller-gen ## gofmt, go vet, generated files fresh, go.mod tidy
+verify: $(BIN)/controller-gen $(BIN)/golangci-lint ## gofmt, go vet, golangci-lint, generated files fresh, go.mod tidy
 	hack/verify.sh
+
+# golangci-lint, pinned in a module of its own (its dependencies stay out of go.mod).
+$(BIN)/golangci-lint: hack/tools/golangci-lint/go.mod
+	@mkdir -p $(BIN)
+	cd hack/tools/golangci-lint && $(GO) build -o $(BIN)/golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
 .PHONY: mutation
 mutation: ## flip one guard of the core rules at a time (go test -overlay) and show a test catches each (about 10 min; not in make test)

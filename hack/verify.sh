@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make verify: formatting, vet, generated files fresh, go.mod tidy. Fails with what to run.
+# make verify: formatting, vet, golangci-lint, generated files fresh, go.mod tidy. Fails with what to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -10,6 +10,9 @@ if [ -n "$bad" ]; then echo "verify: gofmt needed on:"; echo "$bad" | sed 's/^/ 
 
 echo "verify: go vet"
 $GO vet ./... || fail=1
+
+echo "verify: golangci-lint (.golangci.yml)"
+bin/golangci-lint run ./... || fail=1
 
 # Generated files: regenerate into a scratch copy and compare.
 tmp=$(mktemp -d)

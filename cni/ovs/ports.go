@@ -106,11 +106,11 @@ func parseListPorts(out, bridge string, match map[string]string) ([]Port, error)
 	}
 	brows, err := decodeTable(docs[0])
 	if err != nil || len(brows) != 1 {
-		return nil, fmt.Errorf("Bridge table (%d rows): %v", len(brows), err)
+		return nil, fmt.Errorf("reading the Bridge table (%d rows): %v", len(brows), err)
 	}
 	members, err := ovdbUUIDSet(brows[0]["ports"])
 	if err != nil {
-		return nil, fmt.Errorf("Bridge ports: %w", err)
+		return nil, fmt.Errorf("reading the Bridge ports: %w", err)
 	}
 	prows, err := decodeTable(docs[1])
 	if err != nil {
@@ -168,7 +168,7 @@ func joinPorts(names []string, portJSON, ifJSON string, match map[string]string)
 	}
 	irows, err := decodeTable(ifJSON)
 	if err != nil {
-		return nil, fmt.Errorf("Interface table: %w", err)
+		return nil, fmt.Errorf("reading the Interface table: %w", err)
 	}
 	ifaces := make(map[string]map[string]json.RawMessage, len(irows))
 	for _, r := range irows {

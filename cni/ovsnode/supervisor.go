@@ -106,19 +106,19 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			stop(vs)
-			<-vsExited
+			logger.V(2).Info("ovs-vswitchd stopped", "exit", <-vsExited)
 			setUp("ovs-vswitchd", false)
 			return nil
 		case err := <-dbExited:
 			stop(vs)
-			<-vsExited
+			logger.V(2).Info("ovs-vswitchd stopped", "exit", <-vsExited)
 			setUp("ovs-vswitchd", false)
 			return fmt.Errorf("ovsdb-server exited: %v", err)
 		case reason = <-restart:
 			logger.Info("ovs-vswitchd started without upcall handler threads: the kernel datapath would drop every upcall; restarting it",
 				"reason", reason, "pid", vs.Process.Pid)
 			stop(vs)
-			<-vsExited
+			logger.V(2).Info("ovs-vswitchd stopped", "exit", <-vsExited)
 		case err := <-vsExited:
 			reason = ReasonExited
 			logger.Error(err, "ovs-vswitchd exited; starting it again", "reason", reason, "backoff", s.cfg.RestartBackoff)

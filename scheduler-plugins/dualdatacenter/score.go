@@ -16,7 +16,7 @@ import (
 // Score weights: balance dominates, the StatefulSet ordinal's datacenter breaks ties.
 const (
 	balanceScore = 90
-	ordinalScore = fwk.MaxNodeScore - balanceScore
+	ordinalScore = fwk.MaxScore - balanceScore
 )
 
 // PreScore skips pods PreFilter skipped (no group, exempt).
@@ -79,5 +79,5 @@ func (p *DualDatacenter) ordinalDatacenter(g *dcrule.Group, pod *v1.Pod) string 
 	return p.args.Datacenters[ord%len(p.args.Datacenters)]
 }
 
-// ScoreExtensions returns nil: scores are already within 0..MaxNodeScore.
+// ScoreExtensions returns nil: scores are already within 0..MaxScore.
 func (p *DualDatacenter) ScoreExtensions() fwk.ScoreExtensions { return nil }

@@ -275,7 +275,7 @@ func TestIPPoolStickyClaimKeepsPool(t *testing.T) {
 		return p, nil
 	}
 	var pod *v1.Pod
-	harness.Eventually(t, 30*time.Second, func() (ok bool, err error) { pod, err = running(""); return pod != nil, nil }, "db-0 to be bound")
+	harness.Eventually(t, 30*time.Second, func() (bool, error) { pod, _ = running(""); return pod != nil, nil }, "db-0 to be bound")
 	claims, err := cp.Ecloud.IPClaims().List(cp.Ctx, metav1.ListOptions{})
 	if err != nil || len(claims.Items) != 1 {
 		t.Fatalf("want 1 claim, got %v (err %v)", claims, err)
@@ -295,7 +295,7 @@ func TestIPPoolStickyClaimKeepsPool(t *testing.T) {
 		if err := cp.Kube.CoreV1().Pods(ns).Delete(cp.Ctx, "db-0", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		harness.Eventually(t, 30*time.Second, func() (ok bool, err error) { pod, err = running(string(old.UID)); return pod != nil, nil }, "db-0 to come back")
+		harness.Eventually(t, 30*time.Second, func() (bool, error) { pod, _ = running(string(old.UID)); return pod != nil, nil }, "db-0 to come back")
 		if !strings.HasPrefix(pod.Spec.NodeName, dc) || pod.Spec.NodeName == old.Spec.NodeName {
 			t.Fatalf("round %d: db-0 moved from %s to %s; its sticky IP's pool %s reaches only %s*", round, old.Spec.NodeName, pod.Spec.NodeName, claim.Spec.Pool, dc)
 		}
