@@ -4,8 +4,8 @@
 # workload) and runs the three test cases of performance-config.yaml at the selected size, one
 # process per case, in rounds:
 #   - BENCH_SCHEDULER_ROUNDS (default 3, at least 1) rounds; every round runs each case once.
-#   - The case order rotates every round (round 1: PTS DualDC IPPool, round 2: DualDC IPPool PTS,
-#     round 3: IPPool PTS DualDC, ...), so no case always runs first (cold) or last (after the
+#   - The case order rotates every round (first PTS DualDC IPPool, then DualDC IPPool PTS, then
+#     IPPool PTS DualDC, ...), so no case always runs first (cold) or last (after the
 #     others heated the machine).
 #   - A ratio is computed within each round (the two cases ran minutes apart under the same
 #     load), printed per round with its min and max, and the RESULT is the mean of the rounds:
