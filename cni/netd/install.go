@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/ecloud-io/ecloud/cni/fileutil"
 	"github.com/ecloud-io/ecloud/cni/ovs"
 	"github.com/ecloud-io/ecloud/cni/plugin"
 )
@@ -40,7 +40,7 @@ func (d *Daemon) install() error {
 			return fmt.Errorf("install plugin: open %s: %w", d.cfg.PluginBinary, err)
 		}
 		defer src.Close()
-		if err := writeAtomic(filepath.Join(d.cfg.CNIBinDir, plugin.Name), 0o755, src); err != nil {
+		if err := fileutil.WriteAtomic(filepath.Join(d.cfg.CNIBinDir, plugin.Name), 0o755, src); err != nil {
 			return fmt.Errorf("install plugin into %s: %w", d.cfg.CNIBinDir, err)
 		}
 	}
@@ -49,32 +49,9 @@ func (d *Daemon) install() error {
 		if err != nil {
 			return err
 		}
-		if err := writeAtomic(filepath.Join(d.cfg.CNIConfDir, ConfListName), 0o644, bytes.NewReader(data)); err != nil {
+		if err := fileutil.WriteAtomic(filepath.Join(d.cfg.CNIConfDir, ConfListName), 0o644, bytes.NewReader(data)); err != nil {
 			return fmt.Errorf("write conflist into %s: %w", d.cfg.CNIConfDir, err)
 		}
 	}
 	return nil
-}
-
-func writeAtomic(path string, mode os.FileMode, r io.Reader) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, r); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

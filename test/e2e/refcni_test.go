@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/ecloud-io/ecloud/cni/fileutil"
 )
 
 // referenceCNI switches the namespace hosts of the local cluster from the ecloud pod network to
@@ -91,7 +94,7 @@ func newReferenceCNI(t *testing.T, c *cluster) *referenceCNI {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := writeFileAtomic(filepath.Join(h.dir, "root", "opt", "cni", "bin", p), b, 0o755); err != nil {
+			if err := fileutil.WriteAtomic(filepath.Join(h.dir, "root", "opt", "cni", "bin", p), 0o755, bytes.NewReader(b)); err != nil {
 				t.Fatalf("install %s on %s: %v", p, h.node, err)
 			}
 		}
@@ -138,7 +141,7 @@ func (r *referenceCNI) switchTo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := writeFileAtomic(filepath.Join(h.dir, "root", "etc", "cni", "net.d", refConfList), b, 0o644); err != nil {
+		if err := fileutil.WriteAtomic(filepath.Join(h.dir, "root", "etc", "cni", "net.d", refConfList), 0o644, bytes.NewReader(b)); err != nil {
 			t.Fatalf("switch %s to the reference network: %v", h.node, err)
 		}
 	}
@@ -226,26 +229,4 @@ func (r *referenceCNI) checkPod(p *corev1.Pod) error {
 		}
 	}
 	return fmt.Errorf("pod on %s, not on a host switched to the reference network", p.Spec.NodeName)
-}
-
-// writeFileAtomic writes path through a temporary file in its directory and a rename, so that a
-// reader (containerd's config watcher) never sees half a file.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
