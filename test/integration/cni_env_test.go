@@ -1,7 +1,8 @@
 package integration
 
 // Test environment for the CNI tests: namespace "hosts", each with its own Open vSwitch
-// (userspace datapath) and an in-process netd, joined by an underlay veth; pods are network
+// (userspace datapath) and an in-process netd, joined by an underlay veth, and the
+// ip-controller's location slice controller; pods are network
 // namespaces plumbed by the real ecloud-cni binary. Everything is named ecni<id>-… and removed
 // at cleanup, also when the test fails.
 
@@ -28,6 +29,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
+	"github.com/ecloud-io/ecloud/cni/controller/locationslices"
 	"github.com/ecloud-io/ecloud/cni/netd"
 	"github.com/ecloud-io/ecloud/cni/ovs"
 	"github.com/ecloud-io/ecloud/cni/ovs/ovstest"
@@ -154,6 +156,8 @@ func newCNIEnv(tb testing.TB, hosts int, tunnel ovs.TunnelType, opts ...func(*cn
 			time.Sleep(d)
 		}
 	})
+	// netd learns where the other hosts' IPs live from the ip-controller's IPLocationSlices.
+	startLocationSlices(tb, cp, locationslices.Config{})
 	for _, h := range e.hosts {
 		h.startNetd()
 	}
