@@ -99,6 +99,8 @@ type cniEnv struct {
 	// observePhase is netd's phase hook (benchmarks); pluginEnv is added to every plugin run.
 	observePhase func(op, phase, containerID string, d time.Duration)
 	pluginEnv    map[string]string
+	// wrapSwitch, if set, wraps each host's OVS driver (to count what netd asks of OVS).
+	wrapSwitch func(h *cniHost, sw ovs.Switch) ovs.Switch
 }
 
 // cniHost is one simulated node.
@@ -265,7 +267,11 @@ func (h *cniHost) netdConfig() netd.Config {
 // startNetd runs the host's daemon in-process until stopNetd or the end of the test.
 func (h *cniHost) startNetd() {
 	tb := h.env.tb
-	d, err := netd.New(h.netdConfig(), netd.Deps{Kube: h.env.cp.Kube, Ecloud: h.env.cp.Ecloud, ObservePhase: h.env.observePhase})
+	deps := netd.Deps{Kube: h.env.cp.Kube, Ecloud: h.env.cp.Ecloud, ObservePhase: h.env.observePhase}
+	if h.env.wrapSwitch != nil {
+		deps.Switch = h.env.wrapSwitch(h, ovs.NewExec(h.OVS.Config()))
+	}
+	d, err := netd.New(h.netdConfig(), deps)
 	if err != nil {
 		tb.Fatalf("netd for %s: %v", h.Node, err)
 	}
