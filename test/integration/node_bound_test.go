@@ -14,6 +14,7 @@ import (
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
+	"github.com/ecloud-io/ecloud/cni/locations"
 	"github.com/ecloud-io/ecloud/cni/nodeapi"
 	"github.com/ecloud-io/ecloud/scheduler-plugins/ippool"
 	"github.com/ecloud-io/ecloud/test/harness"
@@ -247,7 +248,11 @@ func TestNodeBoundClaimWrites(t *testing.T) {
 		}, "the ip-controller to release claim %s of deleted pod web-b", claimB.Name)
 
 		// The location slices: the ip-controller writes them under its RBAC; netd reads them
-		// and may write none.
+		// and may write none. Node A gets a tunnel endpoint (a node without one has no slice).
+		patch := []byte(`{"metadata":{"annotations":{"` + locations.TunnelIPAnnotation + `":"192.0.2.10"}}}`)
+		if _, err := cp.Kube.CoreV1().Nodes().Patch(ctx, nodeA, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
 		var slice v1alpha1.IPLocationSlice
 		harness.Eventually(t, 30*time.Second, func() (bool, error) {
 			l, err := netdA.ecloud.IPLocationSlices().List(ctx, metav1.ListOptions{FieldSelector: "spec.node=" + nodeA})
