@@ -11,6 +11,7 @@
 //	          CAP_NET_ADMIN for via=socket; see probe.go)
 //	/arp      ?op=&spa=&tpa=&...: ARP frames with any sender (CAP_NET_RAW)
 //	/seen     with -sniff: the probe and ARP frames that arrived on eth0, as JSON
+//	/neigh    the pod's IPv4 neighbor table (/proc/net/arp)
 //
 // and, with -heartbeat FILE, appends a line to FILE every 10 s (the hostPath example). For the node
 // agent's checks: -burn keeps one CPU busy, -hold-mib N allocates N MiB and keeps every page of
@@ -95,6 +96,14 @@ func main() {
 	})
 	mux.HandleFunc("/send", serveSend)
 	mux.HandleFunc("/arp", serveARP)
+	mux.HandleFunc("/neigh", func(w http.ResponseWriter, _ *http.Request) {
+		b, err := os.ReadFile("/proc/net/arp")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write(b)
+	})
 	if *sniff {
 		s := &sniffer{tags: map[string]*seenTag{}, arp: map[[3]string]int{}}
 		if err := s.sniff(); err != nil {
