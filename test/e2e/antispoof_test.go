@@ -87,7 +87,7 @@ func checkAntiSpoofing(t *testing.T, c *cluster) {
 	})
 
 	type podSpec struct {
-		name, dc, pool string
+		name, dc, pool  string
 		attacker, sniff bool
 	}
 	specs := []podSpec{
