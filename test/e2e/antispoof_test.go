@@ -196,13 +196,18 @@ func checkAntiSpoofing(t *testing.T, c *cluster) {
 		call("attacker", a.path, a.q)
 		sent += n * len(a.receivers)
 	}
-	// The controls go last, through both paths: once they are in, the attempts before them
-	// would be too.
+	// The controls go last, through both paths: once the frames are in, the attempts before
+	// them would be too.
 	for _, to := range []string{"near", "far"} {
 		call("attacker", "/send", url.Values{"via": {"socket"}, "dst": {ip[to].String()}, "tag": {"control-kernel"}, "count": {fmt.Sprint(n)}})
 		call("attacker", "/send", url.Values{"src": {ip["attacker"].String()}, "dst": {ip[to].String()}, "tag": {"control"}, "count": {fmt.Sprint(n)}})
 	}
 	seen := map[string]probeSeen{}
+	defer func() {
+		if t.Failed() {
+			t.Logf("received: %+v", seen)
+		}
+	}()
 	for _, to := range []string{"near", "far", "other-vlan"} {
 		poll(t, 30*time.Second, "what "+to+" received", func(ctx context.Context) (bool, error) {
 			var s probeSeen
@@ -213,10 +218,14 @@ func checkAntiSpoofing(t *testing.T, c *cluster) {
 			if to == "other-vlan" {
 				return true, nil
 			}
-			for _, tag := range []string{"control", "control-kernel"} {
-				if got := s.Tags[tag].Count; got < n {
-					return false, fmt.Errorf("%s received %d of %d %s probes from the attacker's own IP and MAC", to, got, n, tag)
-				}
+			// Frames written to the packet socket all arrive; the kernel's datagrams may lose a
+			// few while it resolves the neighbor again (its stale entry was probed from the
+			// victim's IP), but some arrive.
+			if got := s.Tags["control"].Count; got < n {
+				return false, fmt.Errorf("%s received %d of %d control probes from the attacker's own IP and MAC", to, got, n)
+			}
+			if s.Tags["control-kernel"].Count == 0 {
+				return false, fmt.Errorf("%s received none of the attacker's %d datagrams from its own IP", to, n)
 			}
 			return true, nil
 		})
