@@ -29,8 +29,9 @@ func (d *Daemon) handler() http.Handler {
 	return mux
 }
 
-// serve decodes and validates the request (decodeRequest, validateRequest), runs fn and encodes its answer or its *nodeapi.Error. Errors
-// that are not refusals become "try again later" (the apiserver or OVS may be back soon).
+// serve decodes and validates the request (decodeRequest, validateRequest), runs fn and encodes
+// its answer or its *nodeapi.Error. Errors that are not refusals become "try again later" (the
+// apiserver or OVS may be back soon).
 func serve[Req, Resp any](d *Daemon, op string, fn func(context.Context, Req) (Resp, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
