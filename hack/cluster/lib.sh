@@ -189,9 +189,10 @@ EOC
 
 # The guest node: a QEMU guest on Debian's own kernel (cgroup v2, the openvswitch module), joined
 # to the cluster as a third node, dc-b-node-1 (hack/cluster/guest.sh). Its NIC is a tap on the
-# datacenter bridge br0 in the control-plane namespace. Opt-in: ECLOUD_GUEST_NODE=1 (pod deletion
-# there still outlasts the e2e's limits under TCG).
-GUEST_NODE=${ECLOUD_GUEST_NODE:-0}
+# datacenter bridge br0 in the control-plane namespace. On by default where QEMU can run;
+# ECLOUD_GUEST_NODE=0 skips it. It runs the kernel datapath (netd's default, --datapath=system)
+# with the Open vSwitch of the netd DaemonSet's ovs container: none of HOST_NODE_LABELS.
+GUEST_NODE=${ECLOUD_GUEST_NODE:-1}
 GUEST_NAME=dc-b-node-1
 GUEST_ZONE=dc-b
 GUEST_IP=$UNDERLAY_PREFIX.13
@@ -204,5 +205,5 @@ GUEST_KERNEL_DIR=${GUEST_KERNEL_DIR:-$ROOT/_out/guest}
 GUEST_MEM=${GUEST_MEM:-2560}
 # The images the guest imports: the sandbox, the DaemonSets' and the tests' workload (the
 # Deployments do not tolerate the guest's taint).
-GUEST_IMAGES="pause workload netd node-agent"
+GUEST_IMAGES="pause workload netd ovs node-agent"
 GUEST_SMP=${GUEST_SMP:-2}
