@@ -83,6 +83,13 @@ start_guest() {
   ip -n "$CP_NS" tuntap add dev g-eth0 mode tap
   ip -n "$CP_NS" link set g-eth0 master br0 up
   cgroup_create "$CG/g"
+  # QEMU emulates a whole machine with its two threads: it weighs as much as the rest of the
+  # cluster together (control plane and namespace hosts: one share each), so their daemons do not
+  # starve the guest's (its container operations then outlast containerd's fixed 10 s per exit).
+  local d; for d in $(cgroup_dirs "$CG/g"); do
+    if [ -e "$d/cpu.shares" ]; then echo "$GUEST_CPU_SHARES" >"$d/cpu.shares"; fi
+    if [ -e "$d/cpu.weight" ]; then echo $((GUEST_CPU_SHARES * 100 / 1024)) >"$d/cpu.weight"; fi
+  done
   local p9="security_model=none,multidevs=remap" accel
   case "${ECLOUD_GUEST_ACCEL:-tcg}" in
     kvm) accel=(-machine q35,accel=kvm -cpu host) ;;

@@ -207,3 +207,5 @@ GUEST_MEM=${GUEST_MEM:-2560}
 # Deployments do not tolerate the guest's taint).
 GUEST_IMAGES="pause workload netd ovs node-agent"
 GUEST_SMP=${GUEST_SMP:-2}
+# The guest's cgroup weight against the control plane's and each namespace host's (1024 each).
+GUEST_CPU_SHARES=${GUEST_CPU_SHARES:-3072}
