@@ -1,6 +1,7 @@
 #!/bin/bash
-# node.sh: the guest node's daemons, started by stage2-init: containerd 2 (bin/containerd, storage on the guest's tmpfs root, never on 9p), the images from
-# the 9p share, kubelet and kube-proxy (bin/), and the exec endpoint hack/cluster/guest.sh uses.
+# node.sh: the guest node's daemons, started by stage2-init: containerd 2 (bin/containerd, storage
+# on the guest's tmpfs root, never on 9p), the images from the 9p share, kubelet and kube-proxy
+# (bin/), and the exec endpoint hack/cluster/guest.sh uses.
 # Each daemon logs to /mnt/node/logs/NAME.log (WORKDIR/hosts/g/logs on the host); the steps and
 # their guest uptimes go to /mnt/node/progress. Open vSwitch is not started here: the netd
 # DaemonSet's ovs container runs it (kernel datapath; stage2-init loaded the openvswitch module).
