@@ -1,5 +1,5 @@
-// Package client is the typed client for the network.ecloud.io API (IPPool, IPClaim), built on
-// client-go's generic gentype clients, plus shared informers for both types.
+// Package client is the typed client for the network.ecloud.io API (IPPool, IPClaim, IPLocationSlice), built on
+// client-go's generic gentype clients, plus shared informers for them.
 package client
 
 import (
@@ -30,6 +30,9 @@ type IPPoolClient = gentype.ClientWithList[*v1alpha1.IPPool, *v1alpha1.IPPoolLis
 
 // IPClaimClient reads and writes IPClaims.
 type IPClaimClient = gentype.ClientWithList[*v1alpha1.IPClaim, *v1alpha1.IPClaimList]
+
+// IPLocationSliceClient reads and writes IPLocationSlices.
+type IPLocationSliceClient = gentype.ClientWithList[*v1alpha1.IPLocationSlice, *v1alpha1.IPLocationSliceList]
 
 // Clientset gives typed access to the network.ecloud.io/v1alpha1 resources.
 type Clientset struct {
@@ -73,4 +76,12 @@ func (c *Clientset) IPClaims() *IPClaimClient {
 		"ipclaims", c.rest, ParameterCodec, "",
 		func() *v1alpha1.IPClaim { return &v1alpha1.IPClaim{} },
 		func() *v1alpha1.IPClaimList { return &v1alpha1.IPClaimList{} })
+}
+
+// IPLocationSlices is the client for the cluster-scoped IPLocationSlice resource.
+func (c *Clientset) IPLocationSlices() *IPLocationSliceClient {
+	return gentype.NewClientWithList[*v1alpha1.IPLocationSlice, *v1alpha1.IPLocationSliceList](
+		"iplocationslices", c.rest, ParameterCodec, "",
+		func() *v1alpha1.IPLocationSlice { return &v1alpha1.IPLocationSlice{} },
+		func() *v1alpha1.IPLocationSliceList { return &v1alpha1.IPLocationSliceList{} })
 }

@@ -14,7 +14,7 @@ var SchemeGroupVersion = schema.GroupVersion{Group: GroupName, Version: "v1alpha
 
 var (
 	schemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
-	// AddToScheme registers IPPool and IPClaim (and their lists) into a scheme.
+	// AddToScheme registers IPPool, IPClaim and IPLocationSlice (and their lists) into a scheme.
 	AddToScheme = schemeBuilder.AddToScheme
 )
 
@@ -27,6 +27,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 	scheme.AddKnownTypes(SchemeGroupVersion,
 		&IPPool{}, &IPPoolList{},
 		&IPClaim{}, &IPClaimList{},
+		&IPLocationSlice{}, &IPLocationSliceList{},
 	)
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil

@@ -1,7 +1,7 @@
-// Package manager runs the IP controller: the pool status, release-policy and GC controllers on
-// shared informers, under leader election (a coordination.k8s.io Lease), with /healthz and
-// /metrics. cni/cmd/ip-controller is a thin main around Run; tests run Run in-process and stop
-// and restart it at will.
+// Package manager runs the IP controller: the pool status, release-policy, GC and location
+// slice controllers on shared informers, under leader election (a coordination.k8s.io Lease),
+// with /healthz and /metrics. cni/cmd/ip-controller is a thin main around Run; tests run Run
+// in-process and stop and restart it at will.
 package manager
 
 import (
@@ -34,6 +34,7 @@ import (
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
 	"github.com/ecloud-io/ecloud/cni/client"
 	"github.com/ecloud-io/ecloud/cni/controller/gc"
+	"github.com/ecloud-io/ecloud/cni/controller/locationslices"
 	"github.com/ecloud-io/ecloud/cni/controller/poolstatus"
 	"github.com/ecloud-io/ecloud/cni/controller/release"
 	"github.com/ecloud-io/ecloud/cni/ipam"
@@ -141,7 +142,7 @@ func Run(ctx context.Context, cfg *rest.Config, o *Options) error {
 	return errors.Join(errors.New("leader election lost"), runErr)
 }
 
-// runControllers runs the three controllers on shared informers until ctx ends.
+// runControllers runs the controllers on shared informers until ctx ends.
 func runControllers(ctx context.Context, kube kubernetes.Interface, ec *client.Clientset, recorder record.EventRecorder, o *Options) error {
 	factory := informers.NewSharedInformerFactory(kube, 0)
 	pools := client.NewIPPoolInformer(ec, 0)
@@ -156,6 +157,11 @@ func runControllers(ctx context.Context, kube kubernetes.Interface, ec *client.C
 	if err != nil {
 		return err
 	}
+	slices := client.NewIPLocationSliceInformer(ec, 0)
+	locs, err := locationslices.New(ec, claims, pools, nodes.Informer(), slices, locationslices.Config{BatchDelay: o.LocationBatchDelay})
+	if err != nil {
+		return err
+	}
 	collector := gc.New(gc.Config{Interval: o.GCInterval, Grace: o.GCGrace, ReservationWindow: o.ReservationWindow},
 		kube, ec.IPClaims(), claims, pods, nodes, recorder)
 
@@ -163,9 +169,11 @@ func runControllers(ctx context.Context, kube kubernetes.Interface, ec *client.C
 	start := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
 	start(func() { pools.RunWithContext(ctx) })
 	start(func() { claims.RunWithContext(ctx) })
+	start(func() { slices.RunWithContext(ctx) })
 	factory.Start(ctx.Done())
 	start(func() { status.Run(ctx, o.Workers) })
 	start(func() { rel.Run(ctx, o.Workers) })
+	start(func() { locs.Run(ctx, o.Workers) })
 	start(func() { collector.Run(ctx) })
 	<-ctx.Done()
 	wg.Wait()

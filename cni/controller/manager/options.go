@@ -34,24 +34,28 @@ type Options struct {
 	// GCGrace apart).
 	GCInterval time.Duration
 	GCGrace    time.Duration
+	// LocationBatchDelay is how long a node's location changes are collected before its
+	// IPLocationSlices are written.
+	LocationBatchDelay time.Duration
 }
 
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	return &Options{
-		KubeAPIQPS:        50,
-		KubeAPIBurst:      100,
-		BindAddress:       ":10270",
-		LeaderElect:       true,
-		LeaseNamespace:    "kube-system",
-		LeaseName:         "ecloud-ip-controller",
-		LeaseDuration:     15 * time.Second,
-		RenewDeadline:     10 * time.Second,
-		RetryPeriod:       2 * time.Second,
-		Workers:           4,
-		ReservationWindow: 5 * time.Minute,
-		GCInterval:        time.Minute,
-		GCGrace:           5 * time.Minute,
+		KubeAPIQPS:         50,
+		KubeAPIBurst:       100,
+		BindAddress:        ":10270",
+		LeaderElect:        true,
+		LeaseNamespace:     "kube-system",
+		LeaseName:          "ecloud-ip-controller",
+		LeaseDuration:      15 * time.Second,
+		RenewDeadline:      10 * time.Second,
+		RetryPeriod:        2 * time.Second,
+		Workers:            4,
+		ReservationWindow:  5 * time.Minute,
+		GCInterval:         time.Minute,
+		GCGrace:            5 * time.Minute,
+		LocationBatchDelay: 100 * time.Millisecond,
 	}
 }
 
@@ -71,6 +75,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Workers, "workers", o.Workers, "Workers per controller queue.")
 	fs.DurationVar(&o.ReservationWindow, "reservation-window", o.ReservationWindow, "A Reserved claim younger than this is never released or collected.")
 	fs.DurationVar(&o.GCInterval, "gc-interval", o.GCInterval, "Time between scans for leaked ephemeral claims.")
+	fs.DurationVar(&o.LocationBatchDelay, "location-batch-delay", o.LocationBatchDelay, "How long a node's IP location changes are collected before its IPLocationSlices are written (one write per node per batch).")
 	fs.DurationVar(&o.GCGrace, "gc-grace", o.GCGrace, "Least time between the first sighting of a leaked claim and its release.")
 }
 
@@ -93,6 +98,9 @@ func (o *Options) Validate() field.ErrorList {
 	}
 	pos("reservationWindow", o.ReservationWindow)
 	pos("gcInterval", o.GCInterval)
+	if o.LocationBatchDelay <= 0 || o.LocationBatchDelay > 10*time.Second {
+		errs = append(errs, field.Invalid(field.NewPath("locationBatchDelay"), o.LocationBatchDelay.String(), "must be positive and at most 10s"))
+	}
 	if o.GCGrace < 0 {
 		errs = append(errs, field.Invalid(field.NewPath("gcGrace"), o.GCGrace.String(), "must not be negative"))
 	}
