@@ -1,17 +1,18 @@
 // Package netd is the ecloud node network daemon: it serves the CNI plugin's socket, hands
 // out pod IPs (through an Allocator), attaches pods to the Open vSwitch integration bridge,
-// keeps one tunnel port per remote host and programs the OpenFlow rules that say where every
-// overlay IP lives (the role ONOS had in the seed design).
+// keeps one flow-based tunnel port and programs the OpenFlow rules that say where every overlay
+// IP lives (the role ONOS had in the seed design), following the ip-controller's
+// IPLocationSlices (cni/locations) for the other nodes' IPs.
 package netd
 
 import (
-	"net/netip"
 	"path/filepath"
 	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/ecloud-io/ecloud/cni/locations"
 	"github.com/ecloud-io/ecloud/cni/nodeapi"
 	"github.com/ecloud-io/ecloud/cni/ovs"
 )
@@ -24,7 +25,7 @@ const Name = "ecloud-netd"
 const DatapathLabel = "network.ecloud.io/datapath"
 
 // TunnelIPAnnotation on a Node overrides the tunnel endpoint (default: its first InternalIP).
-const TunnelIPAnnotation = "network.ecloud.io/tunnel-ip"
+const TunnelIPAnnotation = locations.TunnelIPAnnotation
 
 // Config is the daemon's configuration (the netd flags).
 type Config struct {
@@ -138,12 +139,6 @@ func (c *Config) Validate() field.ErrorList {
 		errs = append(errs, field.Invalid(p.Child("resyncPeriod"), c.ResyncPeriod.String(), "must be at least 1s"))
 	}
 	return errs
-}
-
-// tunnelIP parses a tunnel endpoint.
-func tunnelIP(s string) (netip.Addr, bool) {
-	a, err := netip.ParseAddr(s)
-	return a, err == nil && a.Is4()
 }
 
 // supportedConfVersions are the cniVersions netd writes into its conflist.

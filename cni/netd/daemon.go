@@ -22,9 +22,9 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
-	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
 	"github.com/ecloud-io/ecloud/cni/client"
 	"github.com/ecloud-io/ecloud/cni/ipam"
+	"github.com/ecloud-io/ecloud/cni/locations"
 	"github.com/ecloud-io/ecloud/cni/nodeapi"
 	"github.com/ecloud-io/ecloud/cni/ovs"
 )
@@ -60,9 +60,11 @@ type Daemon struct {
 	gwMAC   net.HardwareAddr
 
 	informers []cache.SharedIndexInformer
-	nodes     cache.Store
+	nodes     cache.Store // this node only
 	pools     cache.Store
-	claims    cache.Indexer
+	claims    cache.Indexer // this node's claims only
+	// locs is where the other nodes' IPs live (the IPLocationSlices).
+	locs *locations.Follower
 
 	syncer *syncer
 	ports  *portBatcher
@@ -116,11 +118,18 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netlink in host netns %q: %w", cfg.HostNetNS, err)
 	}
+	// netd watches its own Node and its own node's claims; where other nodes' IPs live comes from
+	// the IPLocationSlices (one or a few objects per node), so what it watches grows with the
+	// number of nodes, not of pods.
 	nodeInf := cache.NewSharedIndexInformer(
-		cache.NewListWatchFromClient(deps.Kube.CoreV1().RESTClient(), "nodes", "", fields.Everything()),
+		cache.NewListWatchFromClient(deps.Kube.CoreV1().RESTClient(), "nodes", "", fields.OneTermEqualSelector("metadata.name", cfg.NodeName)),
 		&corev1.Node{}, cfg.ResyncPeriod, cache.Indexers{})
 	poolInf := client.NewIPPoolInformer(deps.Ecloud, cfg.ResyncPeriod)
-	claimInf := client.NewIPClaimInformer(deps.Ecloud, cfg.ResyncPeriod, nil) // cni/ipam adds its indexes
+	// cni/ipam adds its indexes. Claims of other nodes are not seen: a free IP another node took
+	// costs the allocator one AlreadyExists from the apiserver (which decides uniqueness), and a
+	// sticky pod's claim on no node is looked up on the apiserver.
+	claimInf := client.NewFilteredIPClaimInformer(deps.Ecloud, cfg.ResyncPeriod, nil,
+		fields.OneTermEqualSelector("status.node", cfg.NodeName).String())
 	// This node's pods, for their annotations (as the kubelet watches them).
 	podInf := cache.NewSharedIndexInformer(
 		cache.NewListWatchFromClient(deps.Kube.CoreV1().RESTClient(), "pods", "", fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName)),
@@ -144,6 +153,7 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 		d.alloc = NewIPAMAllocator(alloc, NewClaimAllocator(deps.Kube, deps.Ecloud, d.claims, d.pools, podInf.GetStore()), d.nodes)
 	}
 	d.syncer = newSyncer(d.syncDatapath)
+	d.locs = locations.New(deps.Ecloud, locations.Options{OnChange: d.locationChanged})
 	d.ports = newPortBatcher(func(ctx context.Context, add []ovs.Port, del []string) error {
 		return d.sw.UpdatePorts(ctx, cfg.Bridge, add, del)
 	})
@@ -154,10 +164,10 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 			DeleteFunc: func(any) { d.syncer.request(full) },
 		}
 	}
-	// Nodes change tunnel ports and pools change routes: a full sync. Claims bound here change
-	// no flow (local flows come from the ports): only claims on other nodes do, and only flows.
-	claimKick := cache.FilteringResourceEventHandler{FilterFunc: d.remoteClaim, Handler: kick(false)}
-	for inf, h := range map[cache.SharedIndexInformer]cache.ResourceEventHandler{nodeInf: kick(true), poolInf: kick(true), claimInf: claimKick} {
+	// This node (its datapath label) and pools (routes) change more than flows: a full sync.
+	// Claims bound here change no flow (local flows come from the ports); other nodes' IPs and
+	// nodes joining or leaving change flows only (locationChanged).
+	for inf, h := range map[cache.SharedIndexInformer]cache.ResourceEventHandler{nodeInf: kick(true), poolInf: kick(true)} {
 		if _, err := inf.AddEventHandler(h); err != nil {
 			return nil, fmt.Errorf("informer handler: %w", err)
 		}
@@ -179,6 +189,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, inf := range d.informers {
 		go inf.Run(ctx.Done())
 	}
+	go d.locs.Run(ctx)
 	ln, err := d.listen()
 	if err != nil {
 		return err
@@ -193,8 +204,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		_ = os.Remove(d.cfg.Socket)
 	}()
 
-	for _, inf := range d.informers {
-		if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+	for _, synced := range append(informersSynced(d.informers), d.locs.HasSynced) {
+		if !cache.WaitForCacheSync(ctx.Done(), synced) {
 			return fmt.Errorf("netd on %s: informers did not sync: %w", d.cfg.NodeName, ctx.Err())
 		}
 	}
@@ -265,12 +276,20 @@ func (d *Daemon) listen() (net.Listener, error) {
 	return ln, nil
 }
 
-// remoteClaim reports whether a claim (event object) is bound on another node. For updates
-// the filter sees old and new separately, so a claim moving away from or to this node passes.
-func (d *Daemon) remoteClaim(obj any) bool {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
+func informersSynced(infs []cache.SharedIndexInformer) []cache.InformerSynced {
+	out := make([]cache.InformerSynced, 0, len(infs))
+	for _, inf := range infs {
+		out = append(out, inf.HasSynced)
 	}
-	c, ok := obj.(*v1alpha1.IPClaim)
-	return !ok || (c.Status.Node != "" && c.Status.Node != d.cfg.NodeName)
+	return out
+}
+
+// locationChanged asks for a flow sync when another node's IPs or the set of nodes changed.
+func (d *Daemon) locationChanged(c locations.Change) {
+	if !c.Written.IsZero() {
+		locationDelay.Observe(c.Seen.Sub(c.Written).Seconds())
+	}
+	if c.Node != d.cfg.NodeName && (len(c.IPs) > 0 || c.Nodes) {
+		d.syncer.request(false)
+	}
 }

@@ -2,23 +2,21 @@ package netd
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"strconv"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
+	"github.com/ecloud-io/ecloud/cni/ipam"
+	"github.com/ecloud-io/ecloud/cni/locations"
 	"github.com/ecloud-io/ecloud/cni/ovs"
 )
 
@@ -33,7 +31,6 @@ const (
 	extIP        = "ecloud-ip"
 	extPool      = "ecloud-pool"
 	extVLAN      = "ecloud-vlan"
-	extNode      = "ecloud-node"
 
 	rolePod     = "pod"
 	roleTunnel  = "tunnel"
@@ -43,10 +40,17 @@ const (
 // gatewayMAC is the gateway port's MAC: pods' off-subnet traffic is rewritten to it.
 const gatewayMAC = "0a:58:ff:00:00:01"
 
-// tunnelPortName is the tunnel port towards node: stable, 11 characters.
-func tunnelPortName(node string) string {
-	sum := sha256.Sum256([]byte(node))
-	return "ect" + hex.EncodeToString(sum[:])[:8]
+// tunnelPortName is the one flow-based tunnel port of an encapsulation type: tun-vxlan or
+// tun-geneve.
+func tunnelPortName(t ovs.TunnelType) string { return "tun-" + string(t) }
+
+// tunnelPort is the flow-based tunnel port netd keeps on br-int: the remote endpoint and the key
+// come from the flows (set_field:...->tun_dst, ->tun_id), so nodes joining or leaving never
+// change a port.
+func tunnelPort(t ovs.TunnelType) ovs.Port {
+	return ovs.Port{Name: tunnelPortName(t), Type: string(t),
+		Options:     map[string]string{"remote_ip": "flow", "key": "flow"},
+		ExternalIDs: map[string]string{extRole: roleTunnel}}
 }
 
 // ensureBridge creates the bridge and the gateway port and brings the gateway up.
@@ -91,14 +95,14 @@ func (d *Daemon) gatewayUp() error {
 // syncer goroutine).
 type datapathView struct {
 	gatewayOFPort int
-	tunnelPorts   map[string]int // node → OpenFlow port
+	tunnelOFPort  int // the flow-based tunnel port
 }
 
 // syncDatapath brings the datapath in line with the cluster state. A full sync lists the
 // bridge's ports from OVS, repairs the gateway, reconciles tunnel ports, removes stale pod
 // ports, then programs flows and host routes: it runs at start, every resync period and when
-// nodes, pools or GC change what is there. A flow-only sync (CNI ADD/DEL, claims of other
-// nodes) computes the flows from what the last full sync saw plus the attachments made since,
+// this node or pools change or GC removes ports. A flow-only sync (CNI ADD/DEL, IP locations
+// of other nodes, nodes joining or leaving) computes the flows from what the last full sync saw plus the attachments made since,
 // and sends only the difference: no exec but one ovs-ofctl bundle. Both remove what is stale
 // (reconcile, not replay).
 func (d *Daemon) syncDatapath(ctx context.Context, full bool) (err error) {
@@ -137,8 +141,8 @@ func (d *Daemon) fullSync(ctx context.Context) error {
 	return d.syncRoutes(st.Pools)
 }
 
-// listPorts lists the bridge's ports (repairing the gateway), reconciles tunnel and stale
-// pod ports and records the live pod ports: between beginListing and this, ports deleted
+// listPorts lists the bridge's ports (repairing the gateway), reconciles the tunnel port and
+// stale pod ports and records the live pod ports: between beginListing and this, ports deleted
 // are left out.
 func (d *Daemon) listPorts(ctx context.Context) (view datapathView, err error) {
 	var listed map[string]LocalIP
@@ -172,19 +176,19 @@ func hasGateway(ports []ovs.Port) bool {
 	return false
 }
 
-// syncPorts reconciles the tunnel ports with the nodes and removes stale pod ports; it returns
-// the view flows are computed from, the live pod ports by name and the OpenFlow numbers in use.
+// syncPorts makes the flow-based tunnel port the only tunnel port and removes stale pod ports;
+// it returns the view flows are computed from, the live pod ports by name and the OpenFlow
+// numbers in use.
 func (d *Daemon) syncPorts(ctx context.Context, ports []ovs.Port) (view datapathView, listed map[string]LocalIP, used map[int]bool, err error) {
 	logger := klog.FromContext(ctx)
 	var gw *ovs.Port
-	tunnels := map[string]ovs.Port{}
-	var pods []ovs.Port
+	var tunnels, pods []ovs.Port
 	for _, p := range ports {
 		switch p.ExternalIDs[extRole] {
 		case roleGateway:
 			gw = &p
 		case roleTunnel:
-			tunnels[p.ExternalIDs[extNode]] = p
+			tunnels = append(tunnels, p)
 		case rolePod:
 			pods = append(pods, p)
 		}
@@ -192,33 +196,27 @@ func (d *Daemon) syncPorts(ctx context.Context, ports []ovs.Port) (view datapath
 	if gw == nil || gw.OFPort <= 0 {
 		return view, nil, nil, fmt.Errorf("gateway port %s is missing from %s after re-creating it", d.cfg.GatewayPort, d.cfg.Bridge)
 	}
-	view = datapathView{gatewayOFPort: gw.OFPort, tunnelPorts: map[string]int{}}
+	view = datapathView{gatewayOFPort: gw.OFPort}
 
-	want := d.remoteHosts()
-	for node, ip := range want {
-		have, ok := tunnels[node]
-		if ok && have.OFPort > 0 && have.Type == string(d.cfg.TunnelType) && have.Options["remote_ip"] == ip.String() && have.Name == tunnelPortName(node) {
-			view.tunnelPorts[node] = have.OFPort
+	want := tunnelPort(d.cfg.TunnelType)
+	for _, p := range tunnels {
+		if p.Name == want.Name && p.OFPort > 0 && p.Type == want.Type && p.Options["remote_ip"] == "flow" && p.Options["key"] == "flow" {
+			view.tunnelOFPort = p.OFPort
 			continue
 		}
-		n, err := d.sw.AddPort(ctx, d.cfg.Bridge, ovs.Port{
-			Name: tunnelPortName(node), Type: string(d.cfg.TunnelType),
-			Options:     map[string]string{"remote_ip": ip.String(), "key": "flow"},
-			ExternalIDs: map[string]string{extRole: roleTunnel, extNode: node},
-		})
+		// Per-node ports of older versions, the other encapsulation's port, or a broken one.
+		if err := d.sw.DeletePort(ctx, d.cfg.Bridge, p.Name); err != nil {
+			return view, nil, nil, err
+		}
+		logger.Info("Removed stale tunnel port", "port", p.Name, "type", p.Type, "remoteIP", p.Options["remote_ip"])
+	}
+	if view.tunnelOFPort == 0 {
+		n, err := d.sw.AddPort(ctx, d.cfg.Bridge, want)
 		if err != nil {
 			return view, nil, nil, err
 		}
-		logger.Info("Tunnel port ready", "node", node, "remoteIP", ip, "port", tunnelPortName(node))
-		view.tunnelPorts[node] = n
-	}
-	for node, p := range tunnels {
-		if _, ok := want[node]; !ok || p.Name != tunnelPortName(node) {
-			if err := d.sw.DeletePort(ctx, d.cfg.Bridge, p.Name); err != nil {
-				return view, nil, nil, err
-			}
-			logger.Info("Removed stale tunnel port", "node", node, "port", p.Name)
-		}
+		logger.Info("Tunnel port ready", "port", want.Name, "type", want.Type)
+		view.tunnelOFPort = n
 	}
 
 	used = map[int]bool{}
@@ -258,64 +256,36 @@ func podLocal(p ovs.Port) (LocalIP, bool) {
 }
 
 // flowState is what the flows are computed from: the view of the last full sync, the pod
-// ports it listed plus those attached since, and the pools and claims from the informers.
+// ports it listed plus those attached since, the pools from their informer and the other nodes'
+// IPs and tunnel endpoints from the location follower.
 func (d *Daemon) flowState(view datapathView) FlowState {
-	st := FlowState{GatewayOFPort: view.gatewayOFPort, GatewayMAC: d.gwMAC, Local: d.localIPs()}
-	for _, n := range view.tunnelPorts {
-		st.TunnelOFPorts = append(st.TunnelOFPorts, n)
-	}
-	slices.Sort(st.TunnelOFPorts)
-	vlans := map[string]int{}
+	st := FlowState{GatewayOFPort: view.gatewayOFPort, GatewayMAC: d.gwMAC, TunnelOFPort: view.tunnelOFPort, Local: d.localIPs()}
+	var all []*v1alpha1.IPPool
 	for _, o := range d.pools.List() {
-		pool := o.(*v1alpha1.IPPool)
+		all = append(all, o.(*v1alpha1.IPPool))
+	}
+	overlapping := ipam.Overlapping(all)
+	for _, pool := range all {
 		pfx, err := netip.ParsePrefix(pool.Spec.CIDR)
-		if err != nil {
-			continue
+		if err != nil || overlapping[pool.Name] != "" {
+			continue // nothing is allocated from a pool overlapping an older one
 		}
-		vlans[pool.Name] = int(pool.Spec.VLAN)
 		st.Pools = append(st.Pools, PoolNet{Name: pool.Name, CIDR: pfx, VLAN: int(pool.Spec.VLAN)})
 	}
 	sortPools(st.Pools)
-	for _, o := range d.claims.List() {
-		c := o.(*v1alpha1.IPClaim)
-		vlan, okPool := vlans[c.Spec.Pool]
-		port, okNode := view.tunnelPorts[c.Status.Node]
-		ip, err := netip.ParseAddr(c.Spec.IP)
-		if c.Status.Phase != v1alpha1.PhaseBound || !okPool || !okNode || err != nil {
-			continue
+	for _, n := range d.locs.Nodes() {
+		if n.Node != d.cfg.NodeName {
+			st.Peers = append(st.Peers, n.TunnelIP)
 		}
-		st.Remote = append(st.Remote, RemoteIP{IP: ip, VLAN: vlan, TunnelOFPort: port})
 	}
+	st.Remote = make([]RemoteIP, 0, d.locs.Len())
+	d.locs.Range(func(ip netip.Addr, l locations.Location) bool {
+		if l.Node != d.cfg.NodeName {
+			st.Remote = append(st.Remote, RemoteIP{IP: ip, VLAN: l.VLAN, TunnelIP: l.TunnelIP})
+		}
+		return true
+	})
 	return st
-}
-
-// remoteHosts maps every other node to its tunnel endpoint.
-func (d *Daemon) remoteHosts() map[string]netip.Addr {
-	out := map[string]netip.Addr{}
-	for _, o := range d.nodes.List() {
-		n := o.(*corev1.Node)
-		if n.Name == d.cfg.NodeName {
-			continue
-		}
-		if ip, ok := nodeTunnelIP(n); ok {
-			out[n.Name] = ip
-		}
-	}
-	return out
-}
-
-func nodeTunnelIP(n *corev1.Node) (netip.Addr, bool) {
-	if ip, ok := tunnelIP(n.Annotations[TunnelIPAnnotation]); ok {
-		return ip, true
-	}
-	for _, a := range n.Status.Addresses {
-		if a.Type == corev1.NodeInternalIP {
-			if ip, ok := tunnelIP(a.Address); ok {
-				return ip, true
-			}
-		}
-	}
-	return netip.Addr{}, false
 }
 
 // syncRoutes routes every pool's CIDR into the gateway port, so the host reaches pods, and

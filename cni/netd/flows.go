@@ -20,14 +20,19 @@ const (
 	tableForward  = 20 // IP forwarding by destination: local port, tunnel, gateway, drop
 )
 
-// Registers: reg0 is the packet's network (the pool VLAN; gatewayNet for the host), reg1 its
-// origin.
+// Registers: reg0 is the packet's network (the pool VLAN; for the host, the VLAN of the pool
+// the destination belongs to, else gatewayNet), reg1 its origin. fromTunnel is the only origin
+// with bit 2 set: remote flows match reg1=0/4, so a packet that came through the tunnel is never
+// sent back into it.
 const (
 	gatewayNet = 4096
 	fromPod    = 1
 	fromHost   = 2
-	fromTunnel = 3
+	fromTunnel = 4
 )
+
+// notFromTunnel matches the origins that may be tunnelled (pod and host).
+const notFromTunnel = "reg1=0/4"
 
 // PoolNet is a pool as the datapath sees it.
 type PoolNet struct {
@@ -43,27 +48,34 @@ type LocalIP struct {
 	OFPort int
 }
 
-// RemoteIP is a pod IP bound on another host, reached through that host's tunnel port.
+// RemoteIP is a pod IP bound on another host, reached through the tunnel port with that
+// host's tunnel endpoint as the destination.
 type RemoteIP struct {
-	IP           netip.Addr
-	VLAN         int
-	TunnelOFPort int
+	IP       netip.Addr
+	VLAN     int
+	TunnelIP netip.Addr
 }
 
 // FlowState is everything the flows are computed from.
 type FlowState struct {
 	GatewayOFPort int
 	GatewayMAC    net.HardwareAddr
-	TunnelOFPorts []int
-	Pools         []PoolNet
-	Local         []LocalIP
-	Remote        []RemoteIP
+	// TunnelOFPort is the one flow-based tunnel port (remote_ip=flow, key=flow; 0: none).
+	TunnelOFPort int
+	// Peers are the other nodes' tunnel endpoints: tunnel packets from anywhere else are dropped.
+	Peers  []netip.Addr
+	Pools  []PoolNet
+	Local  []LocalIP
+	Remote []RemoteIP
 }
 
 // BuildFlows computes the bridge's complete flow table (all with Cookie) from s. Isolation:
 // a pod's packets carry its pool's VLAN in reg0 (and in the tunnel key across hosts) and only
 // reach IPs of the same VLAN; other overlay destinations are dropped; everything else leaves
-// through the gateway port into the host stack. The host (gateway) reaches every pod.
+// through the gateway port into the host stack. The host (gateway) reaches every pod: its
+// packets get the VLAN of the destination's pool, so one flow per IP serves pods and host.
+// Every remote IP is one flow that sets the tunnel destination and key and outputs to the one
+// tunnel port: a node joining or leaving changes flows, never ports.
 func BuildFlows(s FlowState) []ovs.Flow {
 	var fl []ovs.Flow
 	add := func(table, prio int, match, actions string) {
@@ -78,12 +90,26 @@ func BuildFlows(s FlowState) []ovs.Flow {
 		add(tableClassify, 200, fmt.Sprintf("in_port=%d,arp,arp_spa=%s", l.OFPort, l.IP), setNet(l.VLAN, fromPod)+fmt.Sprintf(",resubmit(,%d)", tableARP))
 	}
 	if s.GatewayOFPort > 0 {
+		seen := map[netip.Prefix]bool{}
+		for _, p := range s.Pools {
+			if c := p.CIDR.Masked(); c.Addr().Is4() && !seen[c] {
+				seen[c] = true
+				// Longer prefixes first, should pools nest.
+				add(tableClassify, 300+c.Bits(), fmt.Sprintf("in_port=%d,ip,nw_dst=%s", s.GatewayOFPort, c), setNet(p.VLAN, fromHost)+fmt.Sprintf(",resubmit(,%d)", tableForward))
+			}
+		}
 		add(tableClassify, 200, fmt.Sprintf("in_port=%d,ip", s.GatewayOFPort), setNet(gatewayNet, fromHost)+fmt.Sprintf(",resubmit(,%d)", tableForward))
 		add(tableClassify, 200, fmt.Sprintf("in_port=%d,arp", s.GatewayOFPort), setNet(gatewayNet, fromHost)+fmt.Sprintf(",resubmit(,%d)", tableARP))
 	}
-	for _, t := range s.TunnelOFPorts {
-		add(tableClassify, 200, fmt.Sprintf("in_port=%d,ip", t),
-			fmt.Sprintf("move:NXM_NX_TUN_ID[0..12]->NXM_NX_REG0[0..12],load:%d->NXM_NX_REG1[],resubmit(,%d)", fromTunnel, tableForward))
+	if s.TunnelOFPort > 0 {
+		seen := map[netip.Addr]bool{}
+		for _, peer := range s.Peers {
+			if peer.Is4() && !seen[peer] {
+				seen[peer] = true
+				add(tableClassify, 200, fmt.Sprintf("in_port=%d,ip,tun_src=%s", s.TunnelOFPort, peer),
+					fmt.Sprintf("move:NXM_NX_TUN_ID[0..12]->NXM_NX_REG0[0..12],load:%d->NXM_NX_REG1[],resubmit(,%d)", fromTunnel, tableForward))
+			}
+		}
 	}
 	add(tableClassify, 0, "", "drop")
 
@@ -104,22 +130,17 @@ func BuildFlows(s FlowState) []ovs.Flow {
 	add(tableARP, 0, "", "drop")
 
 	// Forwarding.
-	for _, l := range s.Local {
-		out := fmt.Sprintf("mod_dl_dst:%s,output:%d", macOf(l.IP), l.OFPort)
-		add(tableForward, 200, fmt.Sprintf("ip,reg0=%d,nw_dst=%s", l.VLAN, l.IP), out)
-		add(tableForward, 200, fmt.Sprintf("ip,reg0=%d,nw_dst=%s", gatewayNet, l.IP), out)
-	}
-	local := map[netip.Addr]bool{}
+	local := make(map[netip.Addr]bool, len(s.Local))
 	for _, l := range s.Local {
 		local[l.IP] = true
+		add(tableForward, 200, fmt.Sprintf("ip,reg0=%d,nw_dst=%s", l.VLAN, l.IP), fmt.Sprintf("mod_dl_dst:%s,output:%d", macOf(l.IP), l.OFPort))
 	}
 	for _, r := range s.Remote {
-		if local[r.IP] || r.TunnelOFPort <= 0 {
-			continue // the port on this host wins over a claim that has not caught up yet
+		if local[r.IP] || s.TunnelOFPort <= 0 || !r.TunnelIP.Is4() {
+			continue // the port on this host wins over a location that has not caught up yet
 		}
-		out := fmt.Sprintf("set_field:%d->tun_id,output:%d", r.VLAN, r.TunnelOFPort)
-		add(tableForward, 200, fmt.Sprintf("ip,reg0=%d,reg1=%d,nw_dst=%s", r.VLAN, fromPod, r.IP), out)
-		add(tableForward, 200, fmt.Sprintf("ip,reg0=%d,nw_dst=%s", gatewayNet, r.IP), out)
+		add(tableForward, 200, fmt.Sprintf("ip,reg0=%d,%s,nw_dst=%s", r.VLAN, notFromTunnel, r.IP),
+			fmt.Sprintf("set_field:%s->tun_dst,set_field:%d->tun_id,output:%d", r.TunnelIP, r.VLAN, s.TunnelOFPort))
 	}
 	seen = map[string]bool{}
 	for _, p := range s.Pools {

@@ -44,18 +44,36 @@ var (
 		}
 		return 0
 	})
+	locationDelay = metrics.NewHistogram(&metrics.HistogramOpts{
+		Subsystem:      "ecloud_netd",
+		Name:           "location_delay_seconds",
+		Help:           "Time from the ip-controller's write of an IPLocationSlice (its spec.writeTime) to netd applying it (across hosts: includes clock skew).",
+		Buckets:        metrics.ExponentialBuckets(0.005, 2, 12),
+		StabilityLevel: metrics.ALPHA,
+	})
+	locationsGauge = metrics.NewGaugeFunc(&metrics.GaugeOpts{
+		Subsystem:      "ecloud_netd",
+		Name:           "locations",
+		Help:           "IPs in netd's location table (every bound IP of the cluster, from the IPLocationSlices).",
+		StabilityLevel: metrics.ALPHA,
+	}, func() float64 {
+		if d := readyDaemon.Load(); d != nil {
+			return float64(d.locs.Len())
+		}
+		return 0
+	})
 	readyDaemon  atomic.Pointer[Daemon]
 	registerOnce sync.Once
 )
 
-// ReportReady makes ecloud_netd_ready report d's readiness.
+// ReportReady makes ecloud_netd_ready report d's readiness and ecloud_netd_locations its table.
 func ReportReady(d *Daemon) { readyDaemon.Store(d) }
 
 // RegisterMetrics registers netd's metrics with the legacy registry (once).
 func RegisterMetrics() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(cniRequests, datapathSyncs, phases)
-		legacyregistry.RawMustRegister(readyGauge)
+		legacyregistry.MustRegister(cniRequests, datapathSyncs, phases, locationDelay)
+		legacyregistry.RawMustRegister(readyGauge, locationsGauge)
 	})
 }
 

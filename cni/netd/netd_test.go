@@ -116,9 +116,14 @@ func TestSyncerCoalesces(t *testing.T) {
 	}
 }
 
-func TestTunnelPortName(t *testing.T) {
-	a, b := tunnelPortName("dc-a-node-0"), tunnelPortName("dc-a-node-1")
-	if a == b || len(a) != 11 || !strings.HasPrefix(a, "ect") || a != tunnelPortName("dc-a-node-0") {
-		t.Errorf("tunnel port names %q %q", a, b)
+func TestTunnelPort(t *testing.T) {
+	for _, tt := range []ovs.TunnelType{ovs.VXLAN, ovs.Geneve} {
+		p := tunnelPort(tt)
+		if len(p.Name) > 15 || p.Type != string(tt) || p.Options["remote_ip"] != "flow" || p.Options["key"] != "flow" || p.ExternalIDs[extRole] != roleTunnel {
+			t.Errorf("tunnel port for %s: %+v", tt, p)
+		}
+	}
+	if tunnelPortName(ovs.VXLAN) == tunnelPortName(ovs.Geneve) {
+		t.Error("vxlan and geneve share a port name")
 	}
 }

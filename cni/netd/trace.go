@@ -132,6 +132,11 @@ func (d *Daemon) trace(ctx context.Context, req traceRequest) (*nodeapi.TraceRes
 	}
 	res := ParseTrace(out, d.cfg.Bridge, ports)
 	res.Node, res.Bridge, res.Flow = d.cfg.NodeName, d.cfg.Bridge, flow
+	if res.Out != nil && res.Out.Role == roleTunnel {
+		if l, ok := d.locs.Lookup(req.dst); ok {
+			res.Out.Node = l.Node
+		}
+	}
 	res.Source, res.SourceIP, res.Destination = tracePort(*src), srcIP.String(), req.dst.String()
 	return res, http.StatusOK, nil
 }
@@ -146,7 +151,7 @@ func traceFlow(ofport int, src netip.Addr, req traceRequest) string {
 }
 
 func tracePort(p ovs.Port) nodeapi.TracePort {
-	tp := nodeapi.TracePort{Name: p.Name, OFPort: p.OFPort, Role: p.ExternalIDs[extRole], Node: p.ExternalIDs[extNode], RemoteIP: p.Options["remote_ip"]}
+	tp := nodeapi.TracePort{Name: p.Name, OFPort: p.OFPort, Role: p.ExternalIDs[extRole], RemoteIP: p.Options["remote_ip"]}
 	if ns, name := p.ExternalIDs[extPodNS], p.ExternalIDs[extPodName]; name != "" {
 		tp.Pod = ns + "/" + name
 	}
@@ -157,6 +162,7 @@ var (
 	// " 0. ip,in_port=5,nw_src=10.20.0.10, priority 200, cookie 0xec10d" (the match may be empty).
 	traceRuleLine = regexp.MustCompile(`^\s*(\d+)\.\s+(?:(.*), )?priority (\d+)(?:, cookie (0x[0-9a-f]+))?$`)
 	traceOutput   = regexp.MustCompile(`^output:(\d+)$`)
+	traceTunDst   = regexp.MustCompile(`^set_field:([0-9.]+)->tun_dst$`)
 )
 
 // ParseTrace reads ofproto/trace output: the rules matched on bridge, their actions, and where
@@ -165,6 +171,7 @@ var (
 func ParseTrace(out, bridge string, ports []ovs.Port) *nodeapi.TraceResult {
 	res := &nodeapi.TraceResult{Output: out, Verdict: nodeapi.TraceDrop}
 	outPort := 0
+	tunDst := ""
 	inBridge := false
 	for _, line := range strings.Split(out, "\n") {
 		trimmed := strings.TrimSpace(line)
@@ -187,6 +194,9 @@ func ParseTrace(out, bridge string, ports []ovs.Port) *nodeapi.TraceResult {
 			if m := traceOutput.FindStringSubmatch(trimmed); m != nil {
 				outPort, _ = strconv.Atoi(m[1])
 			}
+			if m := traceTunDst.FindStringSubmatch(trimmed); m != nil {
+				tunDst = m[1]
+			}
 		}
 	}
 	if outPort == 0 {
@@ -205,6 +215,9 @@ func ParseTrace(out, bridge string, ports []ovs.Port) *nodeapi.TraceResult {
 			res.Verdict = nodeapi.TraceLocal
 		case roleTunnel:
 			res.Verdict = nodeapi.TraceTunnel
+			if tunDst != "" {
+				res.Out.RemoteIP = tunDst // the flow-based port's endpoint is the flow's
+			}
 		case roleGateway:
 			res.Verdict = nodeapi.TraceGateway
 		}

@@ -19,7 +19,7 @@ func TestParseTrace(t *testing.T) {
 	ports := []ovs.Port{
 		{Name: "veth-a", OFPort: 5, ExternalIDs: map[string]string{extRole: rolePod, extPodNS: "shop", extPodName: "a", extIP: "10.20.0.10"}},
 		{Name: "veth-b", OFPort: 6, ExternalIDs: map[string]string{extRole: rolePod, extPodNS: "shop", extPodName: "b", extIP: "10.20.0.11"}},
-		{Name: "ect12345678", OFPort: 7, Type: "vxlan", Options: map[string]string{"remote_ip": "192.168.7.2"}, ExternalIDs: map[string]string{extRole: roleTunnel, extNode: "node-b"}},
+		{Name: "tun-vxlan", OFPort: 7, Type: "vxlan", Options: map[string]string{"remote_ip": "flow", "key": "flow"}, ExternalIDs: map[string]string{extRole: roleTunnel}},
 		{Name: "ecloud-gw", OFPort: 2, ExternalIDs: map[string]string{extRole: roleGateway}},
 	}
 	tests := []struct {
@@ -27,8 +27,8 @@ func TestParseTrace(t *testing.T) {
 		rules                             int
 		lastMatch                         string
 	}{
-		{"tunnel", nodeapi.TraceTunnel, "ect12345678", "node-b", 2, "ip,reg0=0x64,reg1=0x1,nw_dst=10.21.0.10"},
-		{"tunnel-underlay", nodeapi.TraceTunnel, "ect12345678", "node-b", 2, "ip,reg0=0x64,reg1=0x1,nw_dst=10.21.0.10"},
+		{"tunnel", nodeapi.TraceTunnel, "tun-vxlan", "192.168.7.2", 2, "ip,reg0=0x64,reg1=0/0x4,nw_dst=10.21.0.10"},
+		{"tunnel-underlay", nodeapi.TraceTunnel, "tun-vxlan", "192.168.7.2", 2, "ip,reg0=0x64,reg1=0/0x4,nw_dst=10.21.0.10"},
 		{"local", nodeapi.TraceLocal, "veth-b", "shop/b", 2, "ip,reg0=0x64,nw_dst=10.20.0.11"},
 		{"gateway", nodeapi.TraceGateway, "ecloud-gw", "", 2, "ip,reg1=0x1"},
 		{"pooldrop", nodeapi.TraceDrop, "", "", 2, "ip,nw_dst=10.21.0.0/24"},
@@ -60,7 +60,14 @@ func TestParseTrace(t *testing.T) {
 				}
 				return
 			}
-			if res.Out == nil || res.Out.Name != tc.outName || res.Out.Node+res.Out.Pod != tc.outDetail {
+			if res.Out == nil {
+				t.Fatalf("no output port, want %s", tc.outName)
+			}
+			detail := res.Out.Pod
+			if res.Out.Role == roleTunnel {
+				detail = res.Out.RemoteIP // the flow's tunnel destination
+			}
+			if res.Out.Name != tc.outName || detail != tc.outDetail {
 				t.Errorf("out %+v, want port %s (%s)", res.Out, tc.outName, tc.outDetail)
 			}
 			if res.DatapathActions == "" {

@@ -1,8 +1,9 @@
 // Package guestdp is one side of a pod-to-pod check between two hosts whose Open vSwitch runs
 // different datapaths (hack/guest-datapath: a QEMU guest on Debian's kernel with the kernel
 // datapath, and a namespace host with the userspace datapath). Each side builds br-int with
-// netd's OVS driver, one pod (a netns on a veth, tagged with the pool's VLAN), one flow-based
-// tunnel port to the other host, and netd's flow table (netd.BuildFlows), then pings the other
+// netd's OVS driver, one pod (a netns on a veth, tagged with the pool's VLAN), netd's one
+// flow-based tunnel port (remote_ip=flow, key=flow: the flows name the other host), and netd's
+// flow table (netd.BuildFlows), then pings the other
 // side's pod and opens a TCP connection to it. It runs only when hack/guest-datapath sets
 // ECLOUD_DP_DATAPATH and the other ECLOUD_DP_* variables.
 package guestdp
@@ -51,7 +52,7 @@ func TestPodAcrossDatapaths(t *testing.T) {
 	}
 	dp := ovs.DatapathType(env(t, "ECLOUD_DP_DATAPATH"))
 	tun := ovs.TunnelType(env(t, "ECLOUD_DP_TUNNEL"))
-	peerTEP := env(t, "ECLOUD_DP_PEER_TEP")
+	peerTEP := netip.MustParseAddr(env(t, "ECLOUD_DP_PEER_TEP"))
 	localPod := netip.MustParseAddr(env(t, "ECLOUD_DP_LOCAL_POD"))
 	peerPod := netip.MustParseAddr(env(t, "ECLOUD_DP_PEER_POD"))
 	linger, _ := time.ParseDuration(os.Getenv("ECLOUD_DP_LINGER"))
@@ -81,18 +82,19 @@ func TestPodAcrossDatapaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tunName := "ectdp" + string(tun)[:3]
+	tunName := "tun-" + string(tun)
 	tunPort, err := sw.AddPort(ctx, br, ovs.Port{Name: tunName, Type: string(tun),
-		Options: map[string]string{"remote_ip": peerTEP, "key": "flow"}, ExternalIDs: map[string]string{"ecloud-role": "tunnel"}})
+		Options: map[string]string{"remote_ip": "flow", "key": "flow"}, ExternalIDs: map[string]string{"ecloud-role": "tunnel"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = sw.DeletePort(ctx, br, tunName); _ = sw.DeletePort(ctx, br, hostVeth) }()
 	flows := netd.BuildFlows(netd.FlowState{
-		TunnelOFPorts: []int{tunPort},
-		Pools:         []netd.PoolNet{{Name: "dp", CIDR: pool, VLAN: vlan}},
-		Local:         []netd.LocalIP{{IP: localPod, VLAN: vlan, OFPort: podPort}},
-		Remote:        []netd.RemoteIP{{IP: peerPod, VLAN: vlan, TunnelOFPort: tunPort}},
+		TunnelOFPort: tunPort,
+		Peers:        []netip.Addr{peerTEP},
+		Pools:        []netd.PoolNet{{Name: "dp", CIDR: pool, VLAN: vlan}},
+		Local:        []netd.LocalIP{{IP: localPod, VLAN: vlan, OFPort: podPort}},
+		Remote:       []netd.RemoteIP{{IP: peerPod, VLAN: vlan, TunnelIP: peerTEP}},
 	})
 	if err := sw.ReplaceFlows(ctx, br, netd.Cookie, flows); err != nil {
 		t.Fatal(err)

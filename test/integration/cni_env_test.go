@@ -1,7 +1,8 @@
 package integration
 
 // Test environment for the CNI tests: namespace "hosts", each with its own Open vSwitch
-// (userspace datapath) and an in-process netd, joined by an underlay veth; pods are network
+// (userspace datapath) and an in-process netd, joined by an underlay veth, and the
+// ip-controller's location slice controller; pods are network
 // namespaces plumbed by the real ecloud-cni binary. Everything is named ecni<id>-… and removed
 // at cleanup, also when the test fails.
 
@@ -28,6 +29,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
+	"github.com/ecloud-io/ecloud/cni/controller/locationslices"
 	"github.com/ecloud-io/ecloud/cni/netd"
 	"github.com/ecloud-io/ecloud/cni/ovs"
 	"github.com/ecloud-io/ecloud/cni/ovs/ovstest"
@@ -97,6 +99,8 @@ type cniEnv struct {
 	// observePhase is netd's phase hook (benchmarks); pluginEnv is added to every plugin run.
 	observePhase func(op, phase, containerID string, d time.Duration)
 	pluginEnv    map[string]string
+	// wrapSwitch, if set, wraps each host's OVS driver (to count what netd asks of OVS).
+	wrapSwitch func(h *cniHost, sw ovs.Switch) ovs.Switch
 }
 
 // cniHost is one simulated node.
@@ -154,6 +158,8 @@ func newCNIEnv(tb testing.TB, hosts int, tunnel ovs.TunnelType, opts ...func(*cn
 			time.Sleep(d)
 		}
 	})
+	// netd learns where the other hosts' IPs live from the ip-controller's IPLocationSlices.
+	startLocationSlices(tb, cp, locationslices.Config{})
 	for _, h := range e.hosts {
 		h.startNetd()
 	}
@@ -261,7 +267,11 @@ func (h *cniHost) netdConfig() netd.Config {
 // startNetd runs the host's daemon in-process until stopNetd or the end of the test.
 func (h *cniHost) startNetd() {
 	tb := h.env.tb
-	d, err := netd.New(h.netdConfig(), netd.Deps{Kube: h.env.cp.Kube, Ecloud: h.env.cp.Ecloud, ObservePhase: h.env.observePhase})
+	deps := netd.Deps{Kube: h.env.cp.Kube, Ecloud: h.env.cp.Ecloud, ObservePhase: h.env.observePhase}
+	if h.env.wrapSwitch != nil {
+		deps.Switch = h.env.wrapSwitch(h, ovs.NewExec(h.OVS.Config()))
+	}
+	d, err := netd.New(h.netdConfig(), deps)
 	if err != nil {
 		tb.Fatalf("netd for %s: %v", h.Node, err)
 	}
