@@ -17,7 +17,7 @@ type scaleConfig struct {
 	pools    int // pools the claims come from (BENCH_SCALE_POOLS, 4)
 	simNodes int // simulated nodes following locations the new way (BENCH_SCALE_SIM_NODES, 200)
 	// todaySimNodes simulated nodes each hold every IPClaim (per-claim watch): their number is
-	// bounded by this machine's memory (BENCH_SCALE_TODAY_SIM_NODES, 20).
+	// bounded by this machine's memory (BENCH_SCALE_TODAY_SIM_NODES, 10).
 	todaySimNodes int
 	// todayMesh is how many nodes have a tunnel endpoint while the per-claim netd runs: its
 	// full mesh adds one OVSDB port per node, one ovs-vsctl call each (BENCH_SCALE_TODAY_MESH, 500).
@@ -46,7 +46,7 @@ func scaleConfigFromEnv(tb testing.TB) scaleConfig {
 	}
 	c := scaleConfig{
 		nodes: num("BENCH_SCALE_NODES", 5000), claims: num("BENCH_SCALE_CLAIMS", 150000), pools: num("BENCH_SCALE_POOLS", 4),
-		simNodes: num("BENCH_SCALE_SIM_NODES", 200), todaySimNodes: num("BENCH_SCALE_TODAY_SIM_NODES", 20),
+		simNodes: num("BENCH_SCALE_SIM_NODES", 200), todaySimNodes: num("BENCH_SCALE_TODAY_SIM_NODES", 10),
 		todayMesh: num("BENCH_SCALE_TODAY_MESH", 500),
 		rate:      float64(num("BENCH_SCALE_RATE", 100)), duration: time.Duration(num("BENCH_SCALE_SECONDS", 60)) * time.Second,
 		schedPods: num("BENCH_SCALE_SCHED_PODS", 500), allocs: num("BENCH_SCALE_ALLOCS", 500),
@@ -90,6 +90,7 @@ func TestScaleBench(t *testing.T) {
 	env.loadClaims(cfg.claims)
 	high := env.measureIPAM(fmt.Sprintf("claims=%d", cfg.claims))
 	env.runDesign(todayDesign(cfg))
+	env.runDesign(sliceDesign(cfg))
 	env.report(low, high)
 	fmt.Printf("scale total %s\n", time.Since(start).Round(time.Second))
 }

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -44,6 +46,37 @@ type scaleHost struct {
 	cmd        *exec.Cmd
 	exited     chan error
 	log        string
+	monitorErr syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader in different goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Len()
+}
+
+func (s *syncBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
 }
 
 // newScaleHost makes the netns, its OVS and the relay, once per run.
@@ -232,6 +265,8 @@ var monitorRE = regexp.MustCompile(`event=(ADDED|MODIFIED|DELETED)\b.*[, ]nw_dst
 // the time each was read, until the returned stop is called.
 func (h *scaleHost) monitor(fn func(flowEvent)) (stop func()) {
 	cmd := exec.Command("ovs-ofctl", "monitor", h.mgmt(), "watch:!initial")
+	cmd.Env = append(os.Environ(), h.ovs.Env()...) // its control socket goes to the instance's run dir
+	cmd.Stderr = &h.monitorErr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		h.e.tb.Fatal(err)
@@ -254,8 +289,12 @@ func (h *scaleHost) monitor(fn func(flowEvent)) (stop func()) {
 	}()
 	return func() {
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
 		<-done
+		_ = cmd.Wait()
+		if h.monitorErr.Len() > 0 && !strings.Contains(h.monitorErr.String(), "terminating with signal") {
+			h.e.tb.Logf("ovs-ofctl monitor: %s", h.monitorErr.String())
+		}
+		h.monitorErr.Reset()
 	}
 }
 

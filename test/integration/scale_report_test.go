@@ -24,7 +24,7 @@ func (e *scaleEnv) startIPController() int {
 	}
 	defer logf.Close()
 	cmd := exec.Command(e.cfg.ipController, "--kubeconfig="+e.cp.Kubeconfig, "--leader-elect=false",
-		"--bind-address=127.0.0.1:0", "--gc-interval=1h", "--kube-api-qps=500", "--kube-api-burst=1000")
+		"--bind-address=127.0.0.1:0", "--gc-interval=1h")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
