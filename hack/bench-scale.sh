@@ -19,7 +19,7 @@ git -C "$root" archive "$ref" | tar -x -C "$src"
 (cd "$src" && $go build -o "$out/netd-per-claim" ./cni/cmd/netd)
 log="$out/bench-scale.log"
 export BENCH_SCALE_NETD="$out/netd" BENCH_SCALE_TODAY_NETD="$out/netd-per-claim" BENCH_SCALE_IP_CONTROLLER="$out/ip-controller"
-ECLOUD_BENCH=scale $go test -count=1 -timeout 30m -run '^TestScaleBench$' -v ./test/integration >"$log" 2>&1 || {
+ECLOUD_BENCH=scale $go test -count=1 -timeout 60m -run '^TestScaleBench$' -v ./test/integration >"$log" 2>&1 || {
 	tail -60 "$log"
 	exit 1
 }

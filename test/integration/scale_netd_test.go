@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -46,37 +44,6 @@ type scaleHost struct {
 	cmd        *exec.Cmd
 	exited     chan error
 	log        string
-	monitorErr syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader in different goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
-}
-
-func (s *syncBuffer) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.Reset()
 }
 
 // newScaleHost makes the netns, its OVS and the relay, once per run.
@@ -262,39 +229,45 @@ type flowEvent struct {
 var monitorRE = regexp.MustCompile(`event=(ADDED|MODIFIED|DELETED)\b.*[, ]nw_dst=([0-9.]+)[ ,]`)
 
 // monitor streams the changes of flows matching one destination IP (per-IP flows) to fn, with
-// the time each was read, until the returned stop is called.
+// the time each was read, until the returned stop is called. (ovs-ofctl writes the events to
+// stdout or stderr depending on its version: both are read.)
 func (h *scaleHost) monitor(fn func(flowEvent)) (stop func()) {
 	cmd := exec.Command("ovs-ofctl", "monitor", h.mgmt(), "watch:!initial")
 	cmd.Env = append(os.Environ(), h.ovs.Env()...) // its control socket goes to the instance's run dir
-	cmd.Stderr = &h.monitorErr
-	out, err := cmd.StdoutPipe()
+	r, w, err := os.Pipe()
 	if err != nil {
 		h.e.tb.Fatal(err)
 	}
+	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		h.e.tb.Fatalf("ovs-ofctl monitor: %v", err)
 	}
+	w.Close()
+	var other []string
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		sc := bufio.NewScanner(out)
+		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			now := time.Now()
-			if m := monitorRE.FindStringSubmatch(sc.Text()); m != nil {
+			line := sc.Text()
+			if m := monitorRE.FindStringSubmatch(line); m != nil {
 				fn(flowEvent{kind: m[1], ip: m[2], at: now})
+			} else if !strings.Contains(line, "event=") && !strings.Contains(line, "NXST_FLOW_MONITOR") && !strings.Contains(line, "terminating with signal") && len(other) < 20 {
+				other = append(other, line)
 			}
 		}
 	}()
 	return func() {
 		_ = cmd.Process.Kill()
-		<-done
 		_ = cmd.Wait()
-		if h.monitorErr.Len() > 0 && !strings.Contains(h.monitorErr.String(), "terminating with signal") {
-			h.e.tb.Logf("ovs-ofctl monitor: %s", h.monitorErr.String())
+		r.Close()
+		<-done
+		if len(other) > 0 {
+			h.e.tb.Logf("ovs-ofctl monitor: %s", strings.Join(other, "\n"))
 		}
-		h.monitorErr.Reset()
 	}
 }
 
