@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -243,12 +241,9 @@ func (e *scaleEnv) claimObject(c *scaleClaim) *v1alpha1.IPClaim {
 }
 
 // loadClaims brings the claims the apiserver holds up to total, round-robin over pools and nodes,
-// every fifth sticky, all Bound (status in the same write: IPClaim has no status subresource).
-// The first BENCH_SCALE_LOW_CLAIMS go through the apiserver (48 concurrent creates: the rate
-// printed is the apiserver's); the rest are written straight into etcd, as the apiserver
-// stores them (JSON under <prefix>/network.ecloud.io/ipclaims/<name>), in transactions of 128,
-// and reach the apiserver's watch cache and every informer through its etcd watch. It prints the
-// rate and the process's RSS (etcd, apiserver and the benchmark).
+// every fifth sticky, all Bound (status in the same write: IPClaim has no status subresource),
+// with 48 concurrent creates through the apiserver. It prints the rate and the process's RSS
+// (etcd, apiserver and the benchmark).
 func (e *scaleEnv) loadClaims(total int) {
 	e.mu.Lock()
 	have := len(e.claims)
@@ -260,17 +255,12 @@ func (e *scaleEnv) loadClaims(total int) {
 	e.mu.Unlock()
 	start := time.Now()
 	how := "48 concurrent creates through the apiserver"
-	if have < e.cfg.lowClaims {
-		e.parallel(len(batch), 48, func(i int) error {
-			if _, err := e.ecloud.IPClaims().Create(e.cp.Ctx, e.claimObject(batch[i]), metav1.CreateOptions{}); err != nil {
-				return fmt.Errorf("create claim %s: %w", batch[i].name, err)
-			}
-			return nil
-		})
-	} else {
-		how = "straight into etcd, 128 per transaction"
-		e.putClaims(batch)
-	}
+	e.parallel(len(batch), 48, func(i int) error {
+		if _, err := e.ecloud.IPClaims().Create(e.cp.Ctx, e.claimObject(batch[i]), metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create claim %s: %w", batch[i].name, err)
+		}
+		return nil
+	})
 	d := time.Since(start)
 	e.mu.Lock()
 	e.claims = append(e.claims, batch...)
@@ -290,34 +280,6 @@ func (e *scaleEnv) loadClaims(total int) {
 	runtime.GC()
 	e.logf("scale load claims %d->%d in %.1fs (%.0f/s, %s), all served by the apiserver after %.1fs; test process (etcd+apiserver+bench) RSS %.0f MiB",
 		have, total, d.Seconds(), float64(len(batch))/max(d.Seconds(), 1e-3), how, seen.Seconds(), rssMiB(os.Getpid()))
-}
-
-// putClaims writes claims into etcd as the apiserver would store them.
-func (e *scaleEnv) putClaims(batch []*scaleClaim) {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{e.cp.EtcdURL}, DialTimeout: 10 * time.Second})
-	if err != nil {
-		e.tb.Fatalf("etcd client: %v", err)
-	}
-	defer cli.Close()
-	const perTxn = 128
-	prefix := e.cp.StoragePrefix + "/network.ecloud.io/ipclaims/"
-	e.parallel((len(batch)+perTxn-1)/perTxn, 8, func(t int) error {
-		var ops []clientv3.Op
-		for _, c := range batch[t*perTxn : min(len(batch), (t+1)*perTxn)] {
-			obj := e.claimObject(c)
-			obj.APIVersion, obj.Kind = v1alpha1.SchemeGroupVersion.String(), "IPClaim"
-			obj.UID, obj.CreationTimestamp, obj.Generation = uuid.NewUUID(), metav1.Now(), 1
-			b, err := json.Marshal(obj)
-			if err != nil {
-				return err
-			}
-			ops = append(ops, clientv3.OpPut(prefix+c.name, string(b)))
-		}
-		if _, err := cli.Txn(e.cp.Ctx).Then(ops...).Commit(); err != nil {
-			return fmt.Errorf("etcd put of %d claims: %w", len(ops), err)
-		}
-		return nil
-	})
 }
 
 // rssMiB is a process's resident set (VmRSS) in MiB, 0 if unknown.
