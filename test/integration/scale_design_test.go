@@ -374,4 +374,3 @@ func (e *scaleEnv) coldSync(d *scaleDesign) time.Duration {
 	e.logf("scale %s cold sync: restarted netd to %d flows and ready in %.1fs", d.name, want, took.Seconds())
 	return took
 }
-
