@@ -147,6 +147,21 @@ func TestCNINodeJoinNoPortTransaction(t *testing.T) {
 	}, "flows of the departed node %s gone", joiner)
 	check("a node leaving")
 	a.del(t, true)
+
+	// The log check sees port transactions: one made by hand shows up in it.
+	st, err = os.Stat(dbLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.vsctl("add-port", "br-int", "ejoinprobe", "--", "set", "Interface", "ejoinprobe", "type=internal")
+	h.vsctl("del-port", "br-int", "ejoinprobe")
+	seen := map[string]bool{}
+	for _, tbl := range ovsdbLogTables(t, dbLog, st.Size()) {
+		seen[tbl] = true
+	}
+	if !seen["Port"] || !seen["Bridge"] {
+		t.Errorf("a port added and deleted by hand: the OVSDB log shows tables %v, want Port and Bridge", seen)
+	}
 }
 
 // ovsdbLogTables lists the tables that the transactions appended to an OVSDB database file

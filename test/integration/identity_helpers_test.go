@@ -127,13 +127,13 @@ func serviceAccountIdentity(t *testing.T, cp *harness.ControlPlane, sa, node str
 	return id
 }
 
-// netdAllocator is netd's allocator for node built as the daemon builds it (cni/netd daemon.go),
-// on informers and clients of the identity id.
-func netdAllocator(t *testing.T, cp *harness.ControlPlane, id *identity) *netd.IPAMAllocator {
+// netdAllocator is netd's allocator for node built as the daemon builds it (cni/netd daemon.go:
+// an informer of node's claims only), on informers and clients of the identity id.
+func netdAllocator(t *testing.T, cp *harness.ControlPlane, id *identity, node string) *netd.IPAMAllocator {
 	t.Helper()
 	ctx, cancel := context.WithCancel(cp.Ctx)
 	pools := client.NewIPPoolInformer(id.ecloud, 0)
-	claims := client.NewIPClaimInformer(id.ecloud, 0, nil)
+	claims := client.NewFilteredIPClaimInformer(id.ecloud, 0, nil, "status.node="+node)
 	factory := informers.NewSharedInformerFactory(id.kube, 0)
 	nodes := factory.Core().V1().Nodes().Informer()
 	nsInf := factory.Core().V1().Namespaces().Informer()

@@ -24,7 +24,8 @@ import (
 // bound to a pod on each node, as the kubelet projects them), ecloud-scheduler, the ip-controller
 // and the node agent. netd of node A can do all its own work through netd's allocator and cannot
 // bind, move, release or delete node B's claims, nor write IPPools; the scheduler only reserves;
-// the ip-controller releases; the node agent reports Events only about its own node.
+// the ip-controller releases and writes the IPLocationSlices, which netd reads and cannot write;
+// the node agent reports Events only about its own node.
 func TestNodeBoundClaimWrites(t *testing.T) {
 	cp := harness.Start(t, harness.WithAPIServerFlags("--authorization-mode=RBAC"))
 	ctx := cp.Ctx
@@ -41,7 +42,7 @@ func TestNodeBoundClaimWrites(t *testing.T) {
 		_, err := netdA.ecloud.IPClaims().Create(ctx, testClaim("10.30.0.200", nodeB), dryRun)
 		return err
 	})
-	allocA, allocB := netdAllocator(t, cp, netdA), netdAllocator(t, cp, netdB)
+	allocA, allocB := netdAllocator(t, cp, netdA, nodeA), netdAllocator(t, cp, netdB, nodeB)
 
 	// Node B's own work: an ephemeral pod's IP, Bound on B.
 	webB := nodePod(t, cp, ns, "web-b", nodeB)
@@ -244,6 +245,30 @@ func TestNodeBoundClaimWrites(t *testing.T) {
 			_, err := cp.Ecloud.IPClaims().Get(ctx, claimB.Name, metav1.GetOptions{})
 			return apierrors.IsNotFound(err), err
 		}, "the ip-controller to release claim %s of deleted pod web-b", claimB.Name)
+
+		// The location slices: the ip-controller writes them under its RBAC; netd reads them
+		// and may write none.
+		var slice v1alpha1.IPLocationSlice
+		harness.Eventually(t, 30*time.Second, func() (bool, error) {
+			l, err := netdA.ecloud.IPLocationSlices().List(ctx, metav1.ListOptions{FieldSelector: "spec.node=" + nodeA})
+			if err != nil || len(l.Items) == 0 {
+				return false, err
+			}
+			slice = l.Items[0]
+			return true, nil
+		}, "the ip-controller to write node %s's IPLocationSlice, netd of node A to read it", nodeA)
+		forged := slice.DeepCopy()
+		forged.Spec.Networks = []v1alpha1.LocatedNetwork{{Pool: "pool-ab", VLAN: 0, IPs: []string{claimB.Spec.IP}}}
+		if _, err := netdA.ecloud.IPLocationSlices().Update(ctx, forged, metav1.UpdateOptions{}); !apierrors.IsForbidden(err) {
+			t.Errorf("netd of node A rewriting its IPLocationSlice: %v, want Forbidden", err)
+		}
+		forged = &v1alpha1.IPLocationSlice{ObjectMeta: metav1.ObjectMeta{Name: "forged"}, Spec: forged.Spec}
+		if _, err := netdA.ecloud.IPLocationSlices().Create(ctx, forged, metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
+			t.Errorf("netd of node A creating an IPLocationSlice: %v, want Forbidden", err)
+		}
+		if err := netdB.ecloud.IPLocationSlices().Delete(ctx, slice.Name, metav1.DeleteOptions{}); !apierrors.IsForbidden(err) {
+			t.Errorf("netd of node B deleting node A's IPLocationSlice: %v, want Forbidden", err)
+		}
 	})
 
 	t.Run("the node agent reports Events only about its node", func(t *testing.T) {
