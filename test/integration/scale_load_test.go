@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -52,7 +51,6 @@ type scaleEnv struct {
 	ipControllerPID int
 	// figures collected on the way, printed by report.
 	lines   []string
-	results []string
 	designs []*designFigures
 }
 
@@ -301,9 +299,4 @@ func procStatusMiB(pid int, field string) float64 {
 		}
 	}
 	return 0
-}
-
-// waitCtx is ctx with the benchmark's bound on one wait.
-func (e *scaleEnv) waitCtx(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(e.cp.Ctx, d)
 }
