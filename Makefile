@@ -10,7 +10,7 @@ CMDS       = $(shell $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}
 LDFLAGS   := -s -w
 TEST_TIMEOUT ?= 45m
 # Benchmarks: each component adds its bench-<name> target to this list.
-BENCHES   := bench-scheduler bench-agent bench-cni bench-ipam bench-e2e
+BENCHES   := bench-scheduler bench-agent bench-cni bench-ipam bench-e2e bench-scale
 
 .PHONY: help
 help: ## list the targets
@@ -106,6 +106,10 @@ guest-datapath: ## pod<->pod between the kernel OVS datapath in a QEMU guest (De
 .PHONY: e2e
 e2e: ## end-to-end tests on the local cluster (root, else they skip; reuse a running make up, else bring one up and down)
 	ECLOUD_E2E=1 $(GO) test -count=1 -v -timeout 60m ./test/e2e/
+
+.PHONY: bench-scale
+bench-scale: deps ## 5000 Nodes, 150k IPClaims: a real netd (OVS userspace) and simulated nodes follow 100 location changes/s, per-claim vs location-slice design; IPAM and scheduler at 1k vs 150k claims (root; RESULT lines last; BENCH_SCALE_* sizes)
+	@hack/bench-run.sh bench-scale hack/bench-scale.sh
 
 .PHONY: bench-e2e
 bench-e2e: ## 100 pods at once on the local cluster, host network vs ecloud vs the reference CNI (bridge), mirrored order after a warm-up: create->scheduled/sandbox/running/Ready n, p50, p99 (root; RESULT lines last; ECLOUD_E2E_BENCH_PODS=N)

@@ -42,8 +42,8 @@ type Options struct {
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	return &Options{
-		KubeAPIQPS:         50,
-		KubeAPIBurst:       100,
+		KubeAPIQPS:         300,
+		KubeAPIBurst:       600,
 		BindAddress:        ":10270",
 		LeaderElect:        true,
 		LeaseNamespace:     "kube-system",

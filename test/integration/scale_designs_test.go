@@ -1,0 +1,133 @@
+package integration
+
+import (
+	"context"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
+	"github.com/ecloud-io/ecloud/cni/client"
+	"github.com/ecloud-io/ecloud/cni/locations"
+	"github.com/ecloud-io/ecloud/test/harness"
+)
+
+// todayDesign is the per-claim design: every netd watches every IPClaim and keeps one tunnel
+// port per other node (full mesh). Its simulated nodes run the claim informer netd runs.
+func todayDesign(cfg scaleConfig) *scaleDesign {
+	return &scaleDesign{
+		name: "per-claim", netd: cfg.todayNetd, mesh: cfg.todayMesh, simNodes: cfg.todaySimNodes,
+		follow: func(ctx context.Context, rc *rest.Config, _ string, seen func(ip, node string)) (func() int, func() bool, error) {
+			cs, err := client.NewForConfig(rc)
+			if err != nil {
+				return nil, nil, err
+			}
+			inf := client.NewIPClaimInformer(cs, 0, nil)
+			located := func(obj any) {
+				if c, ok := obj.(*v1alpha1.IPClaim); ok {
+					node := c.Status.Node
+					if c.Status.Phase != v1alpha1.PhaseBound {
+						node = ""
+					}
+					seen(c.Spec.IP, node)
+				}
+			}
+			if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+				AddFunc:    located,
+				UpdateFunc: func(_, obj any) { located(obj) },
+				DeleteFunc: func(obj any) {
+					if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+						obj = t.Obj
+					}
+					if c, ok := obj.(*v1alpha1.IPClaim); ok {
+						seen(c.Spec.IP, "")
+					}
+				},
+			}); err != nil {
+				return nil, nil, err
+			}
+			go inf.RunWithContext(ctx)
+			return func() int { return len(inf.GetStore().ListKeys()) }, inf.HasSynced, nil
+		},
+	}
+}
+
+// sliceDesign is the location-slice design: the ip-controller writes the claims' locations into
+// IPLocationSlices (one or a few per node), every netd follows the slices (cni/locations) and
+// keeps one flow-based tunnel port per encapsulation. Its simulated nodes run the follower
+// netd runs.
+func sliceDesign(cfg scaleConfig) *scaleDesign {
+	return &scaleDesign{
+		name: "slices", netd: cfg.netd, mesh: cfg.nodes, simNodes: cfg.simNodes,
+		before: func(e *scaleEnv) {
+			if e.ipControllerPID == 0 {
+				e.startIPController()
+			}
+			e.waitSlices()
+		},
+		follow: func(ctx context.Context, rc *rest.Config, _ string, seen func(ip, node string)) (func() int, func() bool, error) {
+			cs, err := client.NewForConfig(rc)
+			if err != nil {
+				return nil, nil, err
+			}
+			var f *locations.Follower
+			f = locations.New(cs, locations.Options{OnChange: func(ch locations.Change) {
+				for _, ip := range ch.IPs {
+					node := ""
+					if l, ok := f.Lookup(ip); ok {
+						node = l.Node
+					}
+					seen(ip.String(), node)
+				}
+			}})
+			go f.Run(ctx)
+			// Every follower lists and watches every slice: the objects a node holds.
+			held := func() int {
+				n, cont := 0, ""
+				for {
+					l, err := cs.IPLocationSlices().List(ctx, metav1.ListOptions{Limit: 500, Continue: cont})
+					if err != nil {
+						return -1
+					}
+					n += len(l.Items)
+					if cont = l.Continue; cont == "" {
+						return n
+					}
+				}
+			}
+			return held, f.HasSynced, nil
+		},
+	}
+}
+
+// waitSlices waits until the ip-controller's slices locate every claim the benchmark wrote and
+// prints how long it took, how many slices there are and the ip-controller's RSS.
+func (e *scaleEnv) waitSlices() {
+	start := time.Now()
+	e.mu.Lock()
+	want := len(e.claims)
+	e.mu.Unlock()
+	var slices, located int
+	harness.Eventually(e.tb, 10*time.Minute, func() (bool, error) {
+		slices, located = 0, 0
+		cont := ""
+		for {
+			l, err := e.ecloud.IPLocationSlices().List(e.cp.Ctx, metav1.ListOptions{Limit: 1000, Continue: cont})
+			if err != nil {
+				return false, err
+			}
+			for i := range l.Items {
+				slices++
+				located += l.Items[i].Spec.Len()
+			}
+			if cont = l.Continue; cont == "" {
+				break
+			}
+		}
+		return located >= want, nil
+	}, "IPLocationSlices locating %d claims", want)
+	e.logf("scale slices: the ip-controller located %d IPs in %d IPLocationSlices within %.1fs of the phase start; ip-controller RSS %.0f MiB",
+		located, slices, time.Since(start).Seconds(), rssMiB(e.ipControllerPID))
+}

@@ -1,0 +1,97 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ecloud-io/ecloud/test/harness"
+)
+
+// startIPController runs the ip-controller binary against the apiserver (no leader election,
+// the leak collector idle: the benchmark's claims have no pods) until the test ends; it returns
+// the process's pid.
+func (e *scaleEnv) startIPController() int {
+	tb := e.tb
+	logPath := filepath.Join(e.dir, "ip-controller.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(e.cfg.ipController, "--kubeconfig="+e.cp.Kubeconfig, "--leader-elect=false",
+		"--bind-address=127.0.0.1:0", "--gc-interval=1h")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start ip-controller: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	tb.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	})
+	// Running once it has listed every claim: its log says so, or it has exited.
+	harness.Eventually(tb, 5*time.Minute, func() (bool, error) {
+		select {
+		case <-exited:
+			tb.Fatalf("ip-controller exited; log tail:\n%s", tail(logPath, 30))
+		default:
+		}
+		return rssMiB(cmd.Process.Pid) > 0, nil
+	}, "ip-controller running")
+	e.ipControllerPID = cmd.Process.Pid
+	return cmd.Process.Pid
+}
+
+// report prints every figure line again, then the RESULT lines: the per-claim design's with its
+// name in them, the location-slice design's, the IPAM and scheduler ratios, and the goals last.
+func (e *scaleEnv) report(low, high ipamFigures) {
+	fmt.Println("scale summary:")
+	for _, l := range e.lines {
+		fmt.Println("  " + l)
+	}
+	r := func(format string, args ...any) { fmt.Printf("RESULT "+format+"\n", args...) }
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	var head *designFigures
+	for _, f := range e.designs {
+		suffix := "_" + strings.ReplaceAll(f.name, "-", "_")
+		r("scale_propagation_p99_ms%s=%.0f n=%d missing=%d", suffix, ms(f.netdP99), f.netdN, f.netdMissing)
+		r("scale_sim_propagation_p99_ms%s=%.0f n=%d missing=%d sim_nodes=%d", suffix, ms(f.simP99), f.simN, f.simMissing, f.simNodes)
+		r("scale_netd_rss_mib%s=%.0f peak=%.0f claims=%d", suffix, f.netdRSS, f.netdHWM, f.claims)
+		r("scale_ovs_vswitchd_rss_mib%s=%.0f flows=%d", suffix, f.vswitchRSS, f.flows)
+		r("scale_objects_watched_per_node%s=%d", suffix, f.heldPerNode)
+		r("scale_apiserver_cpu_s_per_1k_changes_per_node%s=%.4f", suffix, f.apiserverCPUPer1kPerNode)
+		r("scale_node_join_port_txns%s=%d meshed_nodes=%d", suffix, f.joinPortChanges, f.mesh)
+		r("scale_cold_sync_s%s=%.1f", suffix, f.coldSync.Seconds())
+		if f.name == "slices" {
+			head = f
+		}
+	}
+	if e.ipControllerPID > 0 {
+		r("scale_ip_controller_rss_mib=%.0f claims=%d", rssMiB(e.ipControllerPID), len(e.claims))
+	}
+	r("scale_ipam_alloc_p99_ms=%.1f claims=%d n=%d", ms(high.allocP99), high.claims, high.allocN)
+	r("scale_ipam_alloc_p99_ms_low=%.1f claims=%d n=%d", ms(low.allocP99), low.claims, low.allocN)
+	r("scale_sched_pods_per_sec=%.1f claims=%d n=%d", high.podsPerSec, high.claims, high.pods)
+	r("scale_sched_pods_per_sec_low=%.1f claims=%d n=%d", low.podsPerSec, low.claims, low.pods)
+	r("scale_ipam_alloc_p99_ratio=%.2f goal<=1.2", ms(high.allocP99)/max(ms(low.allocP99), 0.001))
+	r("scale_sched_slowdown_ratio=%.2f goal<=1.2", low.podsPerSec/max(high.podsPerSec, 0.001))
+	if head == nil {
+		return
+	}
+	r("scale_propagation_p99_ms=%.0f goal<=2000", ms(max(head.netdP99, head.simP99)))
+	r("scale_netd_rss_mib=%.0f goal<=200", head.netdRSS)
+	r("scale_objects_watched_per_node=%d goal<=10000", head.heldPerNode)
+	r("scale_node_join_port_txns=%d goal=0", head.joinPortChanges)
+	r("scale_cold_sync_s=%.1f goal<=30", head.coldSync.Seconds())
+}
