@@ -10,7 +10,7 @@ CMDS       = $(shell $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}
 LDFLAGS   := -s -w
 TEST_TIMEOUT ?= 45m
 # Benchmarks: each component adds its bench-<name> target to this list.
-BENCHES   := bench-scheduler bench-agent bench-cni bench-ipam bench-e2e
+BENCHES   := bench-scheduler bench-agent bench-cni bench-ipam bench-e2e bench-datapath
 
 .PHONY: help
 help: ## list the targets
@@ -92,6 +92,11 @@ guest-datapath: ## pod<->pod between the kernel OVS datapath in a QEMU guest (De
 .PHONY: e2e
 e2e: ## end-to-end tests on the local cluster (root, else they skip; reuse a running make up, else bring one up and down)
 	ECLOUD_E2E=1 $(GO) test -count=1 -v -timeout 60m ./test/e2e/
+
+.PHONY: bench-datapath
+bench-datapath: ## TCP throughput (iperf3) and 1-byte RR p50/p99, pod<->pod same node/across nodes and host->pod, vs the wire and a Linux bridge+VXLAN reference: namespace hosts (netd, netdev) and two QEMU guests (kernel datapath, TCG); root, RESULT ratios last (BENCH_DP_PARTS="netns guests")
+	@hack/install-deps.sh bench-datapath
+	@GO=$(GO) hack/bench-run.sh bench-datapath hack/bench-datapath/run.sh
 
 .PHONY: bench-e2e
 bench-e2e: ## 100 pods at once on the local cluster, host network vs ecloud vs the reference CNI (bridge), mirrored order after a warm-up: create->scheduled/sandbox/running/Ready n, p50, p99 (root; RESULT lines last; ECLOUD_E2E_BENCH_PODS=N)

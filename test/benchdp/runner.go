@@ -29,7 +29,13 @@ type Runner interface {
 // in place, so the process Start keeps is the command itself).
 type Local struct {
 	mu    sync.Mutex
-	procs []*exec.Cmd
+	procs []localProc
+}
+
+// localProc is a background command and its end.
+type localProc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 var _ Runner = &Local{}
@@ -61,19 +67,21 @@ func (l *Local) Start(_ context.Context, netns string, argv ...string) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s (netns %q): %w", strings.Join(argv, " "), netns, err)
 	}
-	go func() { _ = cmd.Wait() }()
+	p := localProc{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
 	l.mu.Lock()
-	l.procs = append(l.procs, cmd)
+	l.procs = append(l.procs, p)
 	l.mu.Unlock()
 	return nil
 }
 
-// StopAll implements Runner.
+// StopAll implements Runner: it kills every background command and waits for its end.
 func (l *Local) StopAll(context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, c := range l.procs {
-		_ = c.Process.Kill()
+	for _, p := range l.procs {
+		_ = p.cmd.Process.Kill()
+		<-p.done
 	}
 	l.procs = nil
 	return nil
