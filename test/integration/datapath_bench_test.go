@@ -61,8 +61,12 @@ func TestDatapathBench(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pod := func(n *benchdp.Node, p *pod) benchdp.Endpoint { return benchdp.Endpoint{Node: n, NetNS: p.NS, IP: p.IP} }
-	host := func(n *benchdp.Node, h *cniHost) benchdp.Endpoint { return benchdp.Endpoint{Node: n, NetNS: h.NS, IP: h.IP} }
+	pod := func(n *benchdp.Node, p *pod) benchdp.Endpoint {
+		return benchdp.Endpoint{Node: n, NetNS: p.NS, IP: p.IP}
+	}
+	host := func(n *benchdp.Node, h *cniHost) benchdp.Endpoint {
+		return benchdp.Endpoint{Node: n, NetNS: h.NS, IP: h.IP}
+	}
 	refPod := func(n *benchdp.Node, i, j int) benchdp.Endpoint {
 		return benchdp.Endpoint{Node: n, NetNS: ref[i].PodNS(j), IP: ref[i].PodIP(j).String()}
 	}
