@@ -61,7 +61,7 @@ func TestDatapathBench(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pod := func(n *benchdp.Node, p *pod) benchdp.Endpoint {
+	podEP := func(n *benchdp.Node, p *pod) benchdp.Endpoint {
 		return benchdp.Endpoint{Node: n, NetNS: p.NS, IP: p.IP}
 	}
 	host := func(n *benchdp.Node, h *cniHost) benchdp.Endpoint {
@@ -71,9 +71,9 @@ func TestDatapathBench(t *testing.T) {
 		return benchdp.Endpoint{Node: n, NetNS: ref[i].PodNS(j), IP: ref[i].PodIP(j).String()}
 	}
 	paths := []benchdp.Path{
-		{Key: "netdev_same_node", Client: pod(n1, a1), Server: pod(n1, a2)},
-		{Key: "netdev_cross_node", Client: pod(n1, a1), Server: pod(n2, b1)},
-		{Key: "netdev_host_to_pod", Client: host(n1, h1), Server: pod(n1, a2)},
+		{Key: "netdev_same_node", Client: podEP(n1, a1), Server: podEP(n1, a2)},
+		{Key: "netdev_cross_node", Client: podEP(n1, a1), Server: podEP(n2, b1)},
+		{Key: "netdev_host_to_pod", Client: host(n1, h1), Server: podEP(n1, a2)},
 		{Key: "netns_linux_vxlan_same_node", Client: refPod(n1, 0, 0), Server: refPod(n1, 0, 1)},
 		{Key: "netns_linux_vxlan_cross_node", Client: refPod(n1, 0, 0), Server: refPod(n2, 1, 0)},
 		{Key: "netns_linux_vxlan_host_to_pod", Client: host(n1, h1), Server: refPod(n1, 0, 1)},
