@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ecloud-io/ecloud/test/benchstat"
@@ -196,9 +197,14 @@ func tputRun(ctx context.Context, p Path, seconds int) (float64, int, error) {
 
 func rrRun(ctx context.Context, p Path, n int) ([]time.Duration, error) {
 	c := p.Client
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	// A bound on the whole run (the client's own, and a longer one on the command) that only a
+	// broken path reaches: round trips of 10 ms (emulated guests on a loaded machine) take 20 s
+	// for 2000.
+	const bound = 5 * time.Minute
+	ctx, cancel := context.WithTimeout(ctx, bound+time.Minute)
 	defer cancel()
-	out, err := c.Node.Runner.Run(ctx, c.NetNS, c.Node.Tool, "rr-client", "-addr", addr(p.Server.IP, RRPort), "-n", strconv.Itoa(n))
+	out, err := c.Node.Runner.Run(ctx, c.NetNS, c.Node.Tool, "rr-client", "-addr", addr(p.Server.IP, RRPort), "-n", strconv.Itoa(n),
+		"-timeout", bound.String())
 	if err != nil {
 		return nil, fmt.Errorf("path %s: request/response: %w", p.Key, err)
 	}
@@ -257,4 +263,19 @@ func ReportRatios(w io.Writer, res []Result, ratios []Ratio) error {
 		fmt.Fprintf(w, "RESULT datapath_%s=%.3f\n", q.Name, v)
 	}
 	return nil
+}
+
+// Diagnose prints, prefixed "datapath diag <node>:", what each command prints on node n in its
+// host netns hostNS: the datapath's counters and flows after a run (why a path is slow).
+func Diagnose(ctx context.Context, w io.Writer, n *Node, hostNS string, cmds ...[]string) {
+	for _, c := range cmds {
+		out, err := n.Runner.Run(ctx, hostNS, c...)
+		if err != nil {
+			fmt.Fprintf(w, "datapath diag %s: %v\n", n.Name, err)
+			continue
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			fmt.Fprintf(w, "datapath diag %s: %s\n", n.Name, line)
+		}
+	}
 }

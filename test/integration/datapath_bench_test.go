@@ -86,6 +86,11 @@ func TestDatapathBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for i, h := range e.hosts {
+		ctl := filepath.Join(h.OVS.Dir, "ovs-vswitchd.ctl")
+		benchdp.Diagnose(ctx, os.Stdout, []*benchdp.Node{n1, n2}[i], h.NS, []string{"ovs-appctl", "-t", ctl, "dpif-netdev/pmd-stats-show"},
+			[]string{"sh", "-c", "echo megaflows: $(ovs-appctl -t " + ctl + " dpctl/dump-flows | wc -l)"}, []string{"ovs-appctl", "-t", ctl, "upcall/show"})
+	}
 	benchdp.Report(os.Stdout, res)
 	if err := benchdp.ReportRatios(os.Stdout, res, []benchdp.Ratio{
 		{Name: "netdev_vs_wire_tput", Num: "netdev_cross_node", Den: "netns_wire_cross_node"},

@@ -126,7 +126,7 @@ func guests(ctx context.Context, args []string) error {
 	tool := fs.String("tool", "/mnt/payload/benchdp", "the benchdp binary in the guests")
 	iters := fs.Int("iterations", 4, "iterations over all paths")
 	secs := fs.Int("tput-seconds", 3, "seconds per iperf3 run")
-	reqs := fs.Int("rr-requests", 1000, "round trips per RR run")
+	reqs := fs.Int("rr-requests", 500, "round trips per RR run")
 	_ = fs.Parse(args)
 	ips := strings.Split(*nodes, ",")
 	if len(ips) != 2 {
@@ -170,6 +170,11 @@ func guests(ctx context.Context, args []string) error {
 		{Key: "guest_wire_cross_node", Client: benchdp.Endpoint{Node: n[0], IP: ips[0]}, Server: benchdp.Endpoint{Node: n[1], IP: ips[1]}},
 	}
 	res, err := benchdp.Measure(ctx, paths, benchdp.Options{Iterations: *iters, TputSeconds: *secs, RRRequests: *reqs, Log: os.Stdout})
+	for i := range 2 { // also after a failure: the kernel datapath's counters and megaflows say why
+		benchdp.Diagnose(ctx, os.Stdout, n[i], "", []string{"ovs-dpctl", "show"},
+			[]string{"sh", "-c", "echo megaflows: $(ovs-dpctl dump-flows | wc -l)"}, []string{"ovs-appctl", "upcall/show"},
+			[]string{"sh", "-c", "echo conntrack: $(cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null); cut -d' ' -f1-3 /proc/loadavg"})
+	}
 	if err != nil {
 		return err
 	}
