@@ -172,7 +172,9 @@ func guests(ctx context.Context, args []string) error {
 	res, err := benchdp.Measure(ctx, paths, benchdp.Options{Iterations: *iters, TputSeconds: *secs, RRRequests: *reqs, Log: os.Stdout})
 	for i := range 2 { // also after a failure: the kernel datapath's counters and megaflows say why
 		benchdp.Diagnose(ctx, os.Stdout, n[i], "", []string{"ovs-dpctl", "show"},
-			[]string{"sh", "-c", "echo megaflows: $(ovs-dpctl dump-flows | wc -l)"}, []string{"ovs-appctl", "upcall/show"},
+			[]string{"sh", "-c", "echo megaflows: $(ovs-dpctl dump-flows | wc -l)"}, []string{"ovs-appctl", "-t", "/run/openvswitch/ovs-vswitchd.ctl", "upcall/show"},
+			// The reference's pods: TCP counters and the bridge ports' drops.
+			[]string{"sh", "-c", "for p in lvxp0 lvxp1; do echo $p $(ip netns exec $p nstat -az TcpOutSegs TcpRetransSegs TcpExtTCPTimeouts TcpExtTCPLossProbes | awk 'NR>1{printf \"%s=%s \", $1, $2}'); done; ip -s -o link show master lvxbr"},
 			[]string{"sh", "-c", "echo conntrack: $(cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null); cut -d' ' -f1-3 /proc/loadavg"})
 	}
 	if err != nil {
