@@ -40,12 +40,10 @@ type localProc struct {
 
 var _ Runner = &Local{}
 
+// command is argv in netns ("" = this one), ended with ctx.
 func command(ctx context.Context, netns string, argv []string) *exec.Cmd {
 	if netns != "" {
 		argv = append([]string{"nsenter", "--net=/run/netns/" + netns, "--"}, argv...)
-	}
-	if ctx == nil {
-		return exec.Command(argv[0], argv[1:]...)
 	}
 	return exec.CommandContext(ctx, argv[0], argv[1:]...)
 }
@@ -61,9 +59,10 @@ func (l *Local) Run(ctx context.Context, netns string, argv ...string) ([]byte, 
 	return out.Bytes(), nil
 }
 
-// Start implements Runner.
+// Start implements Runner. The command outlives ctx (the request that started it, for the
+// agent): only StopAll ends it.
 func (l *Local) Start(_ context.Context, netns string, argv ...string) error {
-	cmd := command(nil, netns, argv)
+	cmd := command(context.Background(), netns, argv)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s (netns %q): %w", strings.Join(argv, " "), netns, err)
 	}
