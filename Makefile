@@ -10,7 +10,7 @@ CMDS       = $(shell $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}
 LDFLAGS   := -s -w
 TEST_TIMEOUT ?= 45m
 # Benchmarks: each component adds its bench-<name> target to this list.
-BENCHES   := bench-scheduler bench-agent bench-cni bench-ipam bench-e2e bench-scale
+BENCHES   := bench-scheduler bench-agent bench-cni bench-ipam bench-e2e bench-datapath bench-scale
 
 .PHONY: help
 help: ## list the targets
@@ -110,6 +110,11 @@ e2e: ## end-to-end tests on the local cluster (root, else they skip; reuse a run
 .PHONY: bench-scale
 bench-scale: deps ## 5000 Nodes, 150k IPClaims: a real netd (OVS userspace) and simulated nodes follow 100 location changes/s, per-claim vs location-slice design; IPAM and scheduler at 1k vs 150k claims (root; RESULT lines last; BENCH_SCALE_* sizes)
 	@hack/bench-run.sh bench-scale hack/bench-scale.sh
+
+.PHONY: bench-datapath
+bench-datapath: ## TCP throughput (iperf3) and 1-byte RR p50/p99, pod<->pod same node/across nodes and host->pod, vs the wire and a Linux bridge+VXLAN reference: namespace hosts (netd, netdev) and two QEMU guests (kernel datapath, TCG); root, RESULT ratios last (BENCH_DP_PARTS="netns guests")
+	@hack/install-deps.sh bench-datapath
+	@GO=$(GO) hack/bench-run.sh bench-datapath hack/bench-datapath/run.sh
 
 .PHONY: bench-e2e
 bench-e2e: ## 100 pods at once on the local cluster, host network vs ecloud vs the reference CNI (bridge), mirrored order after a warm-up: create->scheduled/sandbox/running/Ready n, p50, p99 (root; RESULT lines last; ECLOUD_E2E_BENCH_PODS=N)

@@ -2,9 +2,10 @@
 # Installs the Debian packages a purpose needs, only those missing, only as root.
 #   hack/install-deps.sh test     what `make test` needs
 #   hack/install-deps.sh up       what `make up` (the local cluster on real kubelets) needs
+#   hack/install-deps.sh bench-datapath   what `make bench-datapath` needs
 # Not root: prints what is missing and exits 0, so the root-only tests skip with their own message.
 set -euo pipefail
-purpose=${1:?usage: hack/install-deps.sh test|up}
+purpose=${1:?usage: hack/install-deps.sh test|up|bench-datapath}
 case "$purpose" in
   # openvswitch-switch, iproute2, iputils-ping, ethtool: the CNI datapath tests (root only);
   # iptables: the gateway/kube-proxy path; prometheus: promtool for the alerting rules' tests.
@@ -16,6 +17,8 @@ case "$purpose" in
   # to wait for it; qemu-system-x86, busybox-static, kmod, socat: the guest node (a QEMU guest on
   # Debian's kernel, hack/cluster/guest.sh); the rest as for test.
   up) pkgs=(runc iptables iproute2 ethtool openvswitch-switch util-linux openssl prometheus curl qemu-system-x86 busybox-static kmod socat) ;;
+  # iperf3: TCP throughput of `make bench-datapath`; the rest as for test and (the guests) up.
+  bench-datapath) pkgs=(iproute2 iputils-ping ethtool openvswitch-switch iperf3 qemu-system-x86 busybox-static kmod) ;;
   *) echo "install-deps: unknown purpose $purpose" >&2; exit 2 ;;
 esac
 missing=()

@@ -25,31 +25,15 @@ GUEST_POD=10.70.0.10; PEER_POD=10.70.0.20
 for c in qemu-system-x86_64 busybox ovs-vswitchd depmod; do
   command -v $c >/dev/null || { echo "missing $c (apt-get install qemu-system-x86 busybox-static kmod openvswitch-switch)"; exit 1; }
 done
-mkdir -p "$BASE/debs" "$BASE/payload" "$BASE/node"
-log() { printf '[%s] %s\n' "$(date -u +%T)" "$*"; }
-
-# ---- kernel (the package behind linux-image-amd64), modules.dep, initramfs
-KPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-KVER=${KPKG#linux-image-}
-KDIR=$BASE/kernel-$KVER
-if [ ! -f "$KDIR/boot/vmlinuz-$KVER" ]; then
-  log "downloading $KPKG"
-  (cd "$BASE/debs" && apt-get download -q -o APT::Sandbox::User=root "$KPKG" >/dev/null)
-  rm -rf "$KDIR.tmp"; dpkg-deb -x "$BASE"/debs/"${KPKG}"_*.deb "$KDIR.tmp"; mv "$KDIR.tmp" "$KDIR"
-  depmod -b "$KDIR" "$KVER"   # the .deb ships no modules.dep
-fi
-INITRD=$BASE/initrd-$KVER.img
-if [ ! -f "$INITRD" ]; then
-  IR=$BASE/initramfs.d; rm -rf "$IR"; mkdir -p "$IR"/{bin,dev,proc,sys,newroot,modules}
-  cp /bin/busybox "$IR/bin/busybox"; cp "$HERE/stage1-init" "$IR/init"
-  # one modprobe call per module: extra names would be taken as module parameters
-  for m in virtio_pci 9pnet_virtio 9p overlay; do modprobe -d "$KDIR" -S "$KVER" --show-depends $m; done |
-    awk '$1=="insmod"{print $2}' | awk '!seen[$0]++' | while read -r ko; do cp "$ko" "$IR/modules/"; basename "$ko"; done >"$IR/modules.order"
-  (cd "$IR" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1 >"$INITRD")
-fi
+mkdir -p "$BASE/payload" "$BASE/node"
+GDP_BASE=$BASE GDP_ACCEL=${DP_GUEST_ACCEL:-tcg}
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+log() { gdp_log "$@"; }
+gdp_kernel
 
 # ---- payload: the guest's scripts, ecloud-ovs, the test binary
-cp "$HERE/stage2-init" "$HERE/guest.sh" "$BASE/payload/"
+cp "$HERE/guest.sh" "$BASE/payload/"
 CGO_ENABLED=0 go -C "$ROOT" build -o "$BASE/payload/ecloud-ovs" ./cni/cmd/ecloud-ovs
 CGO_ENABLED=0 go -C "$ROOT" test -c -o "$BASE/payload/guestdp.test" ./test/guestdp
 cat >"$BASE/node/node.env" <<ENV
@@ -60,7 +44,7 @@ LOCAL_POD=$GUEST_POD
 PEER_POD=$PEER_POD
 TUNNELS="$TUNNELS"
 ENV
-rm -f "$BASE/node/"{done,result.txt,console.log,ecloud-ovs.log}
+rm -f "$BASE/node/"{done,result.txt,ecloud-ovs.log}
 
 cleanup() { # the guest (by pid file), the peer's OVS, the namespaces; safe to repeat
   if [ -f "$BASE/qemu.pid" ]; then kill "$(cat "$BASE/qemu.pid")" 2>/dev/null || true; rm -f "$BASE/qemu.pid"; fi
@@ -99,29 +83,9 @@ mac=$(ip netns exec "$PEER" cat /sys/class/net/eth0/address)
 ip -n "$PEER" link set eth0 up; ip -n "$PEER" addr add "$PEER_IP/24" dev br-phy; ip -n "$PEER" link set br-phy up
 
 # ---- the guest
-ACCEL="-machine q35 -accel tcg,thread=multi,tb-size=128 -cpu max"
-[ "${DP_GUEST_ACCEL:-tcg}" = kvm ] && ACCEL="-machine q35,accel=kvm -cpu host"
-P9="security_model=none,multidevs=remap"
-log "booting the guest ($KVER, ${DP_GUEST_ACCEL:-tcg})"
-# shellcheck disable=SC2086
-ip netns exec "$NS" qemu-system-x86_64 -name dp-guest $ACCEL -smp 2 -m 1024 \
-  -nodefaults -no-user-config -display none -no-reboot \
-  -kernel "$KDIR/boot/vmlinuz-$KVER" -initrd "$INITRD" \
-  -append "console=ttyS0 quiet loglevel=3 cgroup_no_v1=all panic=-1" \
-  -chardev file,id=con0,path="$BASE/node/console.log" -serial chardev:con0 \
-  -fsdev local,id=fs_usr,path=/usr,readonly=on,$P9 -device virtio-9p-pci,fsdev=fs_usr,mount_tag=hostusr \
-  -fsdev local,id=fs_etc,path=/etc,readonly=on,$P9 -device virtio-9p-pci,fsdev=fs_etc,mount_tag=hostetc \
-  -fsdev local,id=fs_mod,path="$KDIR/lib/modules",readonly=on,$P9 -device virtio-9p-pci,fsdev=fs_mod,mount_tag=modules \
-  -fsdev local,id=fs_pay,path="$BASE/payload",readonly=on,$P9 -device virtio-9p-pci,fsdev=fs_pay,mount_tag=payload \
-  -fsdev local,id=fs_node,path="$BASE/node",$P9 -device virtio-9p-pci,fsdev=fs_node,mount_tag=node \
-  -netdev tap,id=n0,ifname="$TAP",script=no,downscript=no -device virtio-net-pci,netdev=n0,mac=52:54:00:15:00:10 \
-  -pidfile "$BASE/qemu.pid" -daemonize
-t0=$SECONDS
-until grep -qa GUEST-READY "$BASE/node/console.log" 2>/dev/null; do
-  [ $((SECONDS - t0)) -lt "$TMO" ] || { echo "guest: no GUEST-READY after ${TMO}s"; tail -20 "$BASE/node/console.log"; exit 1; }
-  sleep 1
-done
-log "guest up after $((SECONDS - t0))s; peer side runs against it"
+gdp_boot dp-guest "$NS" "$TAP" 52:54:00:15:00:10 "$BASE/node" "$BASE/payload" "$BASE/qemu.pid"
+gdp_wait "$BASE/node" "$TMO" || exit 1
+log "peer side runs against the guest"
 
 # ---- the peer side, one tunnel type after the other (the guest does the same)
 rc=0

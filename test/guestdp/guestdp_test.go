@@ -1,11 +1,3 @@
-// Package guestdp is one side of a pod-to-pod check between two hosts whose Open vSwitch runs
-// different datapaths (hack/guest-datapath: a QEMU guest on Debian's kernel with the kernel
-// datapath, and a namespace host with the userspace datapath). Each side builds br-int with
-// netd's OVS driver, one pod (a netns on a veth, tagged with the pool's VLAN), netd's one
-// flow-based tunnel port (remote_ip=flow, key=flow: the flows name the other host), and netd's
-// flow table (netd.BuildFlows), then pings the other
-// side's pod and opens a TCP connection to it. It runs only when hack/guest-datapath sets
-// ECLOUD_DP_DATAPATH and the other ECLOUD_DP_* variables.
 package guestdp
 
 import (
@@ -24,8 +16,6 @@ import (
 
 	"github.com/vishvananda/netns"
 
-	"github.com/ecloud-io/ecloud/cni/netd"
-	"github.com/ecloud-io/ecloud/cni/nodeapi"
 	"github.com/ecloud-io/ecloud/cni/ovs"
 )
 
@@ -52,54 +42,23 @@ func TestPodAcrossDatapaths(t *testing.T) {
 	}
 	dp := ovs.DatapathType(env(t, "ECLOUD_DP_DATAPATH"))
 	tun := ovs.TunnelType(env(t, "ECLOUD_DP_TUNNEL"))
-	peerTEP := netip.MustParseAddr(env(t, "ECLOUD_DP_PEER_TEP"))
+	peerTEP := env(t, "ECLOUD_DP_PEER_TEP")
 	localPod := netip.MustParseAddr(env(t, "ECLOUD_DP_LOCAL_POD"))
 	peerPod := netip.MustParseAddr(env(t, "ECLOUD_DP_PEER_POD"))
 	linger, _ := time.ParseDuration(os.Getenv("ECLOUD_DP_LINGER"))
-	const br, vlan, podNS, hostVeth = "br-int", 100, "dppod", "dpv0"
-	pool := netip.MustParsePrefix("10.70.0.0/24")
-	sw := ovs.NewExec(ovs.Config{DB: os.Getenv("ECLOUD_DP_OVSDB"), RunDir: os.Getenv("ECLOUD_DP_OVS_RUNDIR"), Timeout: 60 * time.Second})
-	ctx := context.Background()
-
-	if err := sw.EnsureBridge(ctx, br, dp); err != nil {
-		t.Fatal(err)
-	}
-	// The pod: a netns on a veth, MAC and ARP as netd's plugin makes them.
-	_ = exec.Command("ip", "netns", "del", podNS).Run()
-	_ = exec.Command("ip", "link", "del", hostVeth).Run()
-	sh(t, "ip", "netns", "add", podNS)
-	defer exec.Command("ip", "netns", "del", podNS).Run()
-	sh(t, "ip", "link", "add", hostVeth, "mtu", "1400", "type", "veth", "peer", "name", "eth0", "netns", podNS)
-	mac, _ := nodeapi.MACForIP(localPod)
-	sh(t, "ip", "-n", podNS, "link", "set", "eth0", "address", mac.String(), "mtu", "1400", "up")
-	sh(t, "ip", "-n", podNS, "link", "set", "lo", "up")
-	sh(t, "ip", "-n", podNS, "addr", "add", localPod.String()+"/24", "dev", "eth0")
-	if dp == ovs.Netdev { // the plugin's datapath=netdev setting
-		sh(t, "ip", "netns", "exec", podNS, "ethtool", "-K", "eth0", "tx", "off")
-	}
-	sh(t, "ip", "link", "set", hostVeth, "up")
-	podPort, err := sw.AddPort(ctx, br, ovs.Port{Name: hostVeth, Tag: vlan, ExternalIDs: map[string]string{"ecloud-role": "pod"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tunName := "tun-" + string(tun)
-	tunPort, err := sw.AddPort(ctx, br, ovs.Port{Name: tunName, Type: string(tun),
-		Options: map[string]string{"remote_ip": "flow", "key": "flow"}, ExternalIDs: map[string]string{"ecloud-role": "tunnel"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = sw.DeletePort(ctx, br, tunName); _ = sw.DeletePort(ctx, br, hostVeth) }()
-	flows := netd.BuildFlows(netd.FlowState{
-		TunnelOFPort: tunPort,
-		Peers:        []netip.Addr{peerTEP},
-		Pools:        []netd.PoolNet{{Name: "dp", CIDR: pool, VLAN: vlan}},
-		Local:        []netd.LocalIP{{IP: localPod, VLAN: vlan, OFPort: podPort}},
-		Remote:       []netd.RemoteIP{{IP: peerPod, VLAN: vlan, TunnelIP: peerTEP}},
+	const podNS = "dppod"
+	node, err := Setup(context.Background(), NodeConfig{
+		Datapath: dp, Tunnel: tun, PeerTEP: peerTEP,
+		Pool: netip.MustParsePrefix("10.70.0.0/24"), VLAN: 100,
+		Pods:       []PodConfig{{NetNS: podNS, IP: localPod}},
+		RemotePods: []netip.Addr{peerPod},
+		OVS:        ovs.Config{DB: os.Getenv("ECLOUD_DP_OVSDB"), RunDir: os.Getenv("ECLOUD_DP_OVS_RUNDIR"), Timeout: 60 * time.Second},
 	})
-	if err := sw.ReplaceFlows(ctx, br, netd.Cookie, flows); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("br-int (datapath %s): pod %s on port %d, %s tunnel port %d to %s, %d flows", dp, localPod, podPort, tun, tunPort, peerTEP, len(flows))
+	defer node.Close()
+	t.Logf("br-int (datapath %s): pod %s, %s tunnel port %s to %s, %d flows", dp, localPod, tun, node.TunnelPort, peerTEP, node.Flows)
 
 	// A TCP echo server in the pod, for the other side.
 	ln, err := inNetns(podNS, func() (net.Listener, error) { return net.Listen("tcp", localPod.String()+":7070") })
