@@ -52,7 +52,7 @@ func faultNodeDeath(t *testing.T, c *cluster) {
 		if err != nil {
 			return false, err
 		}
-		return podReady(p), fmt.Errorf("netd %s not Ready", p.Name)
+		return doneOr(podReady(p), fmt.Errorf("netd %s not Ready", p.Name))
 	})
 	t.Logf("host %s (%s) joined in %.1fs", spareHost, spareNode, since(added))
 
@@ -222,7 +222,7 @@ func faultNodeDeath(t *testing.T, c *cluster) {
 		if err != nil {
 			return false, err
 		}
-		return len(left) == 0, fmt.Errorf("left: %v", left)
+		return doneOr(len(left) == 0, fmt.Errorf("left: %v", left))
 	})
 	freed := since(died)
 	figure(t, "node-death", "ephemeral_claims", len(ephemeral), "claims_freed", len(ephemeral)-len(left), "claims_left", len(left),

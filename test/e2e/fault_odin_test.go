@@ -130,7 +130,7 @@ func (f *odinFault) run(t *testing.T, outage time.Duration) {
 		if err != nil {
 			return false, err
 		}
-		return containerRestarts(p, "node-agent") > restartsBefore && podReady(p), fmt.Errorf("%d restarts", containerRestarts(p, "node-agent"))
+		return doneOr(containerRestarts(p, "node-agent") > restartsBefore && podReady(p), fmt.Errorf("%d restarts", containerRestarts(p, "node-agent")))
 	})
 	time.Sleep(time.Until(down.Add(outage)))
 	segs, err := spooled(c, odinHost)
@@ -161,7 +161,7 @@ func (f *odinFault) run(t *testing.T, outage time.Duration) {
 				n++
 			}
 		}
-		return n == 0, fmt.Errorf("%d of the outage's segments still spooled", n)
+		return doneOr(n == 0, fmt.Errorf("%d of the outage's segments still spooled", n))
 	})
 	drain := since(back)
 	// Received: the outage's samples (by their timestamps) at either receiver, once per series.

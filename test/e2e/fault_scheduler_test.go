@@ -151,7 +151,7 @@ func faultSchedulerLeader(t *testing.T, c *cluster) {
 			return false, err
 		}
 		after = h
-		return h != "" && h != before, fmt.Errorf("holder %q", h)
+		return doneOr(h != "" && h != before, fmt.Errorf("holder %q", h))
 	})
 	takeover := since(killed)
 	poll(t, 4*time.Minute, "the rollout finished", rolledOut)

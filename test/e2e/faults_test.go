@@ -397,3 +397,11 @@ func waitNamespaceGone(t *testing.T, c *cluster, ns string) {
 }
 
 func since(t0 time.Time) float64 { return time.Since(t0).Seconds() }
+
+// doneOr is a poll condition's answer: done when ok, else not yet because of err.
+func doneOr(ok bool, err error) (bool, error) {
+	if ok {
+		return true, nil
+	}
+	return false, err
+}
