@@ -27,9 +27,9 @@ deps: ## install what the tests need (apt packages, as root) when missing
 	@hack/install-deps.sh test
 
 .PHONY: test
-test: deps ## every test: unit, integration (real apiserver in-process), root-only datapath tests, then make e2e
+test: deps ## every test: unit, integration (real apiserver in-process), root-only datapath tests, then make e2e with the fault matrix
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
-	@$(MAKE) --no-print-directory e2e
+	@$(MAKE) --no-print-directory e2e ECLOUD_CHAOS=1
 
 .PHONY: generate
 generate: $(BIN)/controller-gen ## regenerate deepcopy code and CRD manifests from cni/api
@@ -89,9 +89,16 @@ down: ## stop the local cluster and remove everything make up made (safe to repe
 guest-datapath: ## pod<->pod between the kernel OVS datapath in a QEMU guest (Debian's kernel) and the userspace datapath, over VXLAN and Geneve (root, QEMU; hack/guest-datapath)
 	@hack/guest-datapath/run.sh
 
+# ECLOUD_CHAOS=1: make e2e runs the fault matrix (make chaos) after the e2e, on the same cluster.
+ECLOUD_CHAOS ?= 0
+
 .PHONY: e2e
-e2e: ## end-to-end tests on the local cluster (root, else they skip; reuse a running make up, else bring one up and down)
-	ECLOUD_E2E=1 $(GO) test -count=1 -v -timeout 60m ./test/e2e/
+e2e: ## end-to-end tests on the local cluster (root, else they skip; reuse a running make up, else bring one up and down); ECLOUD_CHAOS=1 adds the fault matrix
+	ECLOUD_E2E=1 ECLOUD_CHAOS=$(ECLOUD_CHAOS) $(GO) test -count=1 -v -timeout 60m ./test/e2e/
+
+.PHONY: chaos
+chaos: ## the fault matrix on the local cluster: netd, scheduler leader, apiserver, node, Odin killed or stopped, a "chaos NAME:" figure line each (root; about 10 min; ECLOUD_CHAOS_ODIN_OUTAGE=5m, ECLOUD_CHAOS_ONLY=netd-kill,...)
+	ECLOUD_E2E=1 ECLOUD_CHAOS=1 $(GO) test -count=1 -v -timeout 40m -run '^TestFaultMatrix$$' ./test/e2e/
 
 .PHONY: bench-e2e
 bench-e2e: ## 100 pods at once on the local cluster, host network vs ecloud vs the reference CNI (bridge), mirrored order after a warm-up: create->scheduled/sandbox/running/Ready n, p50, p99 (root; RESULT lines last; ECLOUD_E2E_BENCH_PODS=N)
