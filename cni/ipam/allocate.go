@@ -25,6 +25,9 @@ type Request struct {
 	Phase v1alpha1.ClaimPhase
 	// ContainerID is the sandbox the IP is plumbed into (with Phase Bound).
 	ContainerID string
+	// Hold, if set, is the hold taken for this pod (TakeHold); a new IP from its pool consumes it.
+	// The caller gives back an unconsumed hold (ReturnHold) after Allocate returns.
+	Hold *Hold
 }
 
 // Allocate returns the pod's IP claim, in this order: the claim the pod already has (its sticky
@@ -143,7 +146,7 @@ func (a *Allocator) allocate(ctx context.Context, req Request, mustExist bool) (
 	names := make([]string, 0, len(pools))
 	for _, p := range pools {
 		names = append(names, p.Name)
-		c, err := a.allocateFrom(ctx, p.Name, in, status)
+		c, err := a.allocateFrom(ctx, p.Name, in, status, req.Hold)
 		if err != nil || c != nil {
 			if c != nil {
 				logger.V(4).Info("Allocated IP", "ip", c.Spec.IP, "pool", p.Name, "mode", in.Mode)
@@ -167,12 +170,12 @@ func (a *Allocator) initialStatus(req Request) v1alpha1.IPClaimStatus {
 }
 
 // allocateFrom creates a claim for a free IP of pool; (nil, nil) when the pool has none left.
-func (a *Allocator) allocateFrom(ctx context.Context, pool string, in Intent, st v1alpha1.IPClaimStatus) (*v1alpha1.IPClaim, error) {
+func (a *Allocator) allocateFrom(ctx context.Context, pool string, in Intent, st v1alpha1.IPClaimStatus, h *Hold) (*v1alpha1.IPClaim, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		ip, ok := a.reserve(pool)
+		ip, ok := a.reserve(pool, h)
 		if !ok {
 			return nil, nil
 		}

@@ -55,6 +55,7 @@ type Allocator struct {
 	heldByPool map[string]int64       // pool → claims the informer has
 	pending    map[netip.Addr]pending // IPs taken but not yet seen by the informer
 	pendByPool map[string]int64       // pool → len(pending of that pool)
+	holdByPool map[string]int64       // pool → holds taken and not yet spent (TakeHold)
 	recent     map[string]recentClaim // claim name → what this allocator wrote last, until seen
 	uncertain  map[string]time.Time   // owner key → a create of unknown outcome happened, until
 	now        func() time.Time
@@ -90,7 +91,7 @@ func New(cfg Config) (*Allocator, error) {
 	a := &Allocator{
 		cfg: cfg, claimsInf: cfg.ClaimsInformer,
 		pools: map[string]*poolState{}, held: map[netip.Addr]string{}, heldByPool: map[string]int64{},
-		pending: map[netip.Addr]pending{}, pendByPool: map[string]int64{}, recent: map[string]recentClaim{}, uncertain: map[string]time.Time{},
+		pending: map[netip.Addr]pending{}, pendByPool: map[string]int64{}, holdByPool: map[string]int64{}, recent: map[string]recentClaim{}, uncertain: map[string]time.Time{},
 		now: time.Now,
 	}
 	if err := EnsureClaimIndexers(cfg.ClaimsInformer); err != nil {
@@ -271,14 +272,17 @@ func (a *Allocator) takenLocked(ip netip.Addr, now time.Time) bool {
 
 // reserve takes a free IP of pool off the free set (pending until the informer sees a claim for
 // it). ok is false when the pool has none.
-func (a *Allocator) reserve(pool string) (ip netip.Addr, ok bool) {
+func (a *Allocator) reserve(pool string, h *Hold) (ip netip.Addr, ok bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if h != nil && h.pool == pool {
+		a.spendLocked(h) // the hold becomes the IP chosen below, under the same lock
+	}
 	st := a.pools[pool]
 	if st == nil || st.err != nil || st.overlapping != "" || st.ranges.Size() == 0 {
 		return netip.Addr{}, false
 	}
-	used := a.heldByPool[pool] + a.pendByPool[pool]
+	used := a.heldByPool[pool] + a.pendByPool[pool] + a.holdByPool[pool]
 	size := st.ranges.Size()
 	if used >= size {
 		return netip.Addr{}, false
@@ -364,16 +368,20 @@ func (a *Allocator) isUncertain(owner string) bool {
 	return ok
 }
 
-// Free is the number of free IPs of pool, counting IPs reserved in flight by this allocator; 0 for
-// an unknown, unparsable or overlapping pool.
+// Free is the number of free IPs of pool, counting IPs reserved in flight and holds taken by this
+// allocator as used; 0 for an unknown, unparsable or overlapping pool.
 func (a *Allocator) Free(pool string) int64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return a.freeLocked(pool)
+}
+
+func (a *Allocator) freeLocked(pool string) int64 {
 	st := a.pools[pool]
 	if st == nil || st.err != nil || st.overlapping != "" {
 		return 0
 	}
-	return max(0, st.ranges.Size()-a.heldByPool[pool]-a.pendByPool[pool])
+	return max(0, st.ranges.Size()-a.heldByPool[pool]-a.pendByPool[pool]-a.holdByPool[pool])
 }
 
 // Pool returns the informer's copy of a pool (read-only) and whether it is usable: parsed and

@@ -37,8 +37,6 @@ type IPPool struct {
 	mu sync.Mutex
 	// reserved are the pods between Reserve and PostBind/Unreserve, by UID.
 	reserved map[types.UID]*reservation
-	// slots counts, per pool, the IPs Reserve promised that writeClaim has not allocated yet.
-	slots map[string]int
 
 	// binder binds pods once their claim is written (Bind).
 	binder fwk.BindPlugin
@@ -75,7 +73,6 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 		pools:    client.NewIPPoolInformer(cs, 0),
 		claims:   client.NewIPClaimInformer(cs, 0, nil),
 		reserved: map[types.UID]*reservation{},
-		slots:    map[string]int{},
 	}
 	binder, err := defaultbinder.New(ctx, nil, h)
 	if err != nil {

@@ -13,21 +13,21 @@ import (
 	"github.com/ecloud-io/ecloud/cni/ipam"
 )
 
-// reservation is the pod's IP between Reserve and PostBind. Reserve only takes a slot of the pool
-// in memory (the scheduling cycle is serial and must stay fast); writeClaim, in the parallel
-// binding cycle, creates the claim through cni/ipam and gives the slot back (from then on the
-// allocator itself counts the IP as taken).
+// reservation is the pod's IP between Reserve and PostBind. Reserve only takes a hold on one free
+// IP of the pool in memory (the scheduling cycle is serial and must stay fast); writeClaim, in the
+// parallel binding cycle, creates the claim through cni/ipam, which turns the hold into the chosen
+// IP atomically, so the next pods' Filter and Reserve never count the pod twice.
 type reservation struct {
-	// pool whose slot Reserve took; "" once writeClaim handed it to the allocator, and for a pod
-	// that holds its claim already.
-	pool string
+	// hold Reserve took; nil once writeClaim handed it to the allocator, and for a pod that holds
+	// its claim already.
+	hold *ipam.Hold
 	// claim writeClaim created for the pod (nil for a claim the pod held before: that one is kept).
 	claim *v1alpha1.IPClaim
 }
 
-// Reserve takes a slot of the first candidate pool that reaches the node and still has a free IP
-// beyond the slots already taken, so that the next pods' Filter counts it. A pod holding its claim
-// needs no slot.
+// Reserve takes a hold on a free IP of the first candidate pool that reaches the node and still
+// has one beyond the holds already taken, so that the next pods' Filter counts it. A pod holding
+// its claim needs no hold.
 func (p *IPPool) Reserve(ctx context.Context, state fwk.CycleState, pod *v1.Pod, nodeName string) *fwk.Status {
 	if !needsIP(pod) {
 		return nil
@@ -49,9 +49,11 @@ func (p *IPPool) Reserve(ctx context.Context, state fwk.CycleState, pod *v1.Pod,
 	nodeLabels := labels.Set(nodeInfo.Node().Labels)
 	for _, c := range s.pools {
 		name := c.pool.Name
-		if c.reach.Matches(nodeLabels) && p.alloc.Free(name)-int64(p.slots[name]) > 0 {
-			p.slots[name]++
-			p.reserved[pod.UID] = &reservation{pool: name}
+		if !c.reach.Matches(nodeLabels) {
+			continue
+		}
+		if h, ok := p.alloc.TakeHold(name); ok {
+			p.reserved[pod.UID] = &reservation{hold: h}
 			return nil
 		}
 	}
@@ -84,17 +86,20 @@ func (p *IPPool) writeClaim(ctx context.Context, pod *v1.Pod, nodeName string) *
 	if err != nil {
 		return fwk.AsStatus(fmt.Errorf("%s: node %s: %w", Name, nodeName, err))
 	}
-	claim, err := p.alloc.Allocate(ctx, ipam.Request{Pod: pod, Node: node, Phase: v1alpha1.PhaseReserved})
 	p.mu.Lock()
 	r := p.reserved[pod.UID]
-	if r != nil && r.pool != "" {
-		p.slots[r.pool]--
-		r.pool = ""
-		if err == nil {
-			r.claim = claim
-		}
+	var hold *ipam.Hold
+	if r != nil {
+		hold, r.hold = r.hold, nil
 	}
 	p.mu.Unlock()
+	claim, err := p.alloc.Allocate(ctx, ipam.Request{Pod: pod, Node: node, Phase: v1alpha1.PhaseReserved, Hold: hold})
+	p.alloc.ReturnHold(hold) // unless the allocation consumed it
+	if hold != nil && err == nil {
+		p.mu.Lock()
+		r.claim = claim
+		p.mu.Unlock()
+	}
 	if err != nil {
 		if reason := ipam.ReasonOf(err); reason != "" {
 			failures.WithLabelValues(string(reason)).Inc()
@@ -136,25 +141,24 @@ func (p *IPPool) put(pod *v1.Pod, r *reservation) {
 	p.reserved[pod.UID] = r
 }
 
-// take removes the pod's reservation, giving back a slot it still holds.
+// take removes the pod's reservation, giving back a hold it still has.
 func (p *IPPool) take(pod *v1.Pod) *reservation {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	r := p.reserved[pod.UID]
 	delete(p.reserved, pod.UID)
-	if r != nil && r.pool != "" {
-		p.slots[r.pool]--
-		r.pool = ""
+	var hold *ipam.Hold
+	if r != nil {
+		hold, r.hold = r.hold, nil
 	}
+	p.mu.Unlock()
+	p.alloc.ReturnHold(hold)
 	return r
 }
 
-// free is the pool's free IPs as the next pod sees them: the allocator's count minus the slots
-// Reserve took that writeClaim has not handed to the allocator yet.
+// free is the pool's free IPs as the next pod sees them: the allocator's count, which counts the
+// holds Reserve took that writeClaim has not turned into claims yet.
 func (p *IPPool) free(pool string) int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.alloc.Free(pool) - int64(p.slots[pool])
+	return p.alloc.Free(pool)
 }
 
 func (p *IPPool) inFlight() int {

@@ -357,3 +357,38 @@ func TestIPPoolNamespaceNotAllowed(t *testing.T) {
 		}, "pod %s unschedulable with a message containing %q", tc.name, tc.want)
 	}
 }
+
+// TestIPPoolEveryFreeIPAtOnce: as many pods as the pool has IPs, created at once, all bind, and
+// none is ever refused as "exhausted" on the way: a pod whose claim is being written counts once
+// against the pool, never twice.
+func TestIPPoolEveryFreeIPAtOnce(t *testing.T) {
+	for _, tc := range []struct{ name, plugins string }{{"IPPoolBinds", ippoolBinds}, {"PreBind", ippoolPreBind}} {
+		t.Run(tc.name, func(t *testing.T) {
+			const ns, size = "shop", 10
+			cp := startIPPoolSchedulerWith(t, tc.plugins, size, ns)
+			for i := 0; i < size; i++ {
+				if _, err := cp.Kube.CoreV1().Pods(ns).Create(cp.Ctx, ipPoolPod(ns, fmt.Sprintf("all-%02d", i), "pool-a"), metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			harness.Eventually(t, 60*time.Second, func() (bool, error) {
+				pods, err := cp.Kube.CoreV1().Pods(ns).List(cp.Ctx, metav1.ListOptions{})
+				if err != nil {
+					return false, err
+				}
+				for _, p := range pods.Items {
+					if msg := unschedulableMessage(&p); strings.Contains(msg, "exhausted") {
+						return false, fmt.Errorf("pod %s refused while the pool had an IP for it: %s", p.Name, msg)
+					}
+					if p.Spec.NodeName == "" {
+						return false, nil
+					}
+				}
+				return true, nil
+			}, "%d pods bound from a %d-IP pool", size, size)
+			if got := checkClaimsMatchPods(t, cp, ns); got != size {
+				t.Fatalf("%d pods hold claims, want %d", got, size)
+			}
+		})
+	}
+}
