@@ -26,6 +26,8 @@ type cluster struct {
 	startedHere bool
 	// hostBefore: hostState() before make up, when startedHere
 	hostBefore map[string]string
+	// upErr: make up failed; the tests after the first fail at once
+	upErr error
 }
 
 // hostState is what make up changes outside its namespaces, cgroups and work directory and make
@@ -67,6 +69,9 @@ func localCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	if shared != nil {
+		if shared.upErr != nil {
+			t.Fatalf("make up failed in an earlier test: %v", shared.upErr)
+		}
 		return shared
 	}
 	c := &cluster{root: root, workdir: envOr("WORKDIR", filepath.Join(root, "_work")), prefix: envOr("PREFIX", "eup")}
@@ -84,9 +89,11 @@ func localCluster(t *testing.T) *cluster {
 	out, err := c.script(45*time.Minute, "up.sh")
 	t.Logf("make up (%s):\n%s", time.Since(start).Round(time.Second), tail(out, 40))
 	if err != nil {
+		c.upErr = err
 		t.Fatalf("make up: %v", err)
 	}
 	if err := c.connect(kubeconfig); err != nil {
+		c.upErr = err
 		t.Fatal(err)
 	}
 	return c
