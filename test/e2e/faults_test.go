@@ -12,7 +12,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -95,9 +94,6 @@ func figure(t *testing.T, name string, kv ...any) {
 	fmt.Println(b.String())
 	t.Log(b.String())
 }
-
-// nodeHosts maps the namespace hosts' node names to their keys (hack/cluster/lib.sh: NODE_NAME).
-var nodeHosts = map[string]string{"dc-a-node-0": "a", "dc-b-node-0": "b", "dc-a-node-1": "c"}
 
 // spareHost is lib.sh's SPARE_HOST: host.sh add starts it on the running cluster.
 const (
@@ -382,18 +378,6 @@ func auditNode(ctx context.Context, c *cluster, ns, node, h string) (*datapathAu
 		}
 	}
 	return a, nil
-}
-
-// waitNamespaceGone deletes namespace ns (if still there) and waits until it is gone.
-func waitNamespaceGone(t *testing.T, c *cluster, ns string) {
-	t.Helper()
-	if err := c.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		t.Fatalf("delete namespace %s: %v", ns, err)
-	}
-	poll(t, 3*time.Minute, "namespace "+ns+" gone", func(ctx context.Context) (bool, error) {
-		_, err := c.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-		return apierrors.IsNotFound(err), nil
-	})
 }
 
 func since(t0 time.Time) float64 { return time.Since(t0).Seconds() }
