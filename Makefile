@@ -27,9 +27,23 @@ deps: ## install what the tests need (apt packages, as root) when missing
 	@hack/install-deps.sh test
 
 .PHONY: test
-test: deps ## every test: unit, integration (real apiserver in-process), root-only datapath tests, then make e2e with the fault matrix
+test: deps ## every test: unit, integration (real apiserver in-process), root-only datapath tests, make fuzz, then make e2e with the fault matrix
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory e2e ECLOUD_CHAOS=1
+
+# Fuzz targets as package:FuzzName. go test takes one -fuzz pattern per package run, so each runs
+# alone, FUZZTIME long; a failing input is written to the package's testdata/fuzz/<FuzzName>/.
+FUZZTIME ?= 15s
+FUZZ_TARGETS := ./cni/netd:FuzzServeRequest ./cni/ipam:FuzzParseIntent ./cni/ipam:FuzzParseRanges \
+	./cni/plugin:FuzzParseArgs ./cni/plugin:FuzzParseNetConf
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME (default 15s) each: netd socket requests, IPAM annotations, pool ranges, CNI args and config
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz: $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
 
 .PHONY: generate
 generate: $(BIN)/controller-gen ## regenerate deepcopy code and CRD manifests from cni/api

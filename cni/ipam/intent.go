@@ -71,10 +71,10 @@ func ParseIntent(pod *corev1.Pod) (Intent, error) {
 		in.Mode = v1alpha1.ModeSticky
 	}
 	if v, ok := ann[v1alpha1.AnnotationIPPolicy]; ok {
-		switch strings.ToLower(strings.TrimSpace(v)) {
-		case "sticky":
+		switch w := strings.TrimSpace(v); {
+		case equalFoldASCII(w, "sticky"):
 			in.Mode = v1alpha1.ModeSticky
-		case "ephemeral":
+		case equalFoldASCII(w, "ephemeral"):
 			if in.IP.IsValid() {
 				return Intent{}, malformed(v1alpha1.AnnotationIPPolicy, v, "a pod asking for a specific IP ("+v1alpha1.AnnotationIPAddress+") is always sticky")
 			}
@@ -90,7 +90,7 @@ func ParseIntent(pod *corev1.Pod) (Intent, error) {
 	if v, ok := ann[v1alpha1.AnnotationIPRelease]; ok {
 		var p v1alpha1.ReleasePolicy
 		for _, c := range []v1alpha1.ReleasePolicy{v1alpha1.ReleaseOnDelete, v1alpha1.ReleaseOnScaleDown, v1alpha1.ReleaseNever} {
-			if strings.EqualFold(strings.TrimSpace(v), string(c)) {
+			if equalFoldASCII(strings.TrimSpace(v), string(c)) {
 				p = c
 			}
 		}
@@ -167,4 +167,25 @@ func statefulSetOrdinal(pod *corev1.Pod, set string) *int32 {
 	}
 	o := int32(n)
 	return &o
+}
+
+// equalFoldASCII compares the words of an annotation ignoring the case of ASCII letters only
+// (Unicode folding would take "ſ" for "s" and the Kelvin sign for "k").
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }

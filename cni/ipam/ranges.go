@@ -49,15 +49,24 @@ func ParseRanges(spec *v1alpha1.IPPoolSpec) (*Ranges, error) {
 	if prefix.Addr().Is4() && prefix.Bits() < 31 {
 		excluded = append(excluded, lastAddr(prefix))
 	}
-	if gw, err := netip.ParseAddr(spec.Gateway); err == nil {
-		excluded = append(excluded, gw)
-	} else {
+	// The gateway and the excluded IPs must be addresses of the CIDR, as the CRD's validation
+	// says: an address the ranges cannot hold (another family, an IPv4-mapped IPv6 address, a
+	// zone) would otherwise stay allocatable.
+	gw, err := netip.ParseAddr(spec.Gateway)
+	if err != nil {
 		return nil, fmt.Errorf("spec.gateway %q: %w", spec.Gateway, err)
 	}
+	if !prefix.Contains(gw) {
+		return nil, fmt.Errorf("spec.gateway %q: not an address inside spec.cidr %s", spec.Gateway, prefix)
+	}
+	excluded = append(excluded, gw)
 	for i, s := range spec.ExcludeIPs {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
 			return nil, fmt.Errorf("spec.excludeIPs[%d] %q: %w", i, s, err)
+		}
+		if !prefix.Contains(a) {
+			return nil, fmt.Errorf("spec.excludeIPs[%d] %q: not an address inside spec.cidr %s", i, s, prefix)
 		}
 		excluded = append(excluded, a)
 	}

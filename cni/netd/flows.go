@@ -72,10 +72,13 @@ func BuildFlows(s FlowState) []ovs.Flow {
 	setNet := func(net, origin int) string {
 		return fmt.Sprintf("load:%d->NXM_NX_REG0[],load:%d->NXM_NX_REG1[]", net, origin)
 	}
-	// Classification.
+	// Classification. Anti-spoofing: a pod port's packets pass only with the pod's own IP and
+	// the MAC the plugin gave its interface (0a:58:<IPv4>), as IPv4 or ARP; the table-miss drop
+	// takes everything else (another pod's IP or MAC, IPv6, other ethertypes).
 	for _, l := range s.Local {
-		add(tableClassify, 200, fmt.Sprintf("in_port=%d,ip,nw_src=%s", l.OFPort, l.IP), setNet(l.VLAN, fromPod)+fmt.Sprintf(",resubmit(,%d)", tableForward))
-		add(tableClassify, 200, fmt.Sprintf("in_port=%d,arp,arp_spa=%s", l.OFPort, l.IP), setNet(l.VLAN, fromPod)+fmt.Sprintf(",resubmit(,%d)", tableARP))
+		mac := macOf(l.IP)
+		add(tableClassify, 200, fmt.Sprintf("in_port=%d,ip,dl_src=%s,nw_src=%s", l.OFPort, mac, l.IP), setNet(l.VLAN, fromPod)+fmt.Sprintf(",resubmit(,%d)", tableForward))
+		add(tableClassify, 200, fmt.Sprintf("in_port=%d,arp,dl_src=%s,arp_spa=%s,arp_sha=%s", l.OFPort, mac, l.IP, mac), setNet(l.VLAN, fromPod)+fmt.Sprintf(",resubmit(,%d)", tableARP))
 	}
 	if s.GatewayOFPort > 0 {
 		add(tableClassify, 200, fmt.Sprintf("in_port=%d,ip", s.GatewayOFPort), setNet(gatewayNet, fromHost)+fmt.Sprintf(",resubmit(,%d)", tableForward))

@@ -1,9 +1,11 @@
 package netd
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -29,8 +31,8 @@ func TestBuildFlows(t *testing.T) {
 	got := flowSet(BuildFlows(st))
 	want := []string{
 		// anti-spoofing classification of the pod port
-		"cookie=0xec10d,table=0,priority=200,in_port=3,ip,nw_src=10.61.0.2,actions=load:100->NXM_NX_REG0[],load:1->NXM_NX_REG1[],resubmit(,20)",
-		"cookie=0xec10d,table=0,priority=200,in_port=3,arp,arp_spa=10.61.0.2,actions=load:100->NXM_NX_REG0[],load:1->NXM_NX_REG1[],resubmit(,10)",
+		"cookie=0xec10d,table=0,priority=200,in_port=3,ip,dl_src=0a:58:0a:3d:00:02,nw_src=10.61.0.2,actions=load:100->NXM_NX_REG0[],load:1->NXM_NX_REG1[],resubmit(,20)",
+		"cookie=0xec10d,table=0,priority=200,in_port=3,arp,dl_src=0a:58:0a:3d:00:02,arp_spa=10.61.0.2,arp_sha=0a:58:0a:3d:00:02,actions=load:100->NXM_NX_REG0[],load:1->NXM_NX_REG1[],resubmit(,10)",
 		// tunnel: the key carries the VLAN
 		"cookie=0xec10d,table=0,priority=200,in_port=2,ip,actions=move:NXM_NX_TUN_ID[0..12]->NXM_NX_REG0[0..12],load:3->NXM_NX_REG1[],resubmit(,20)",
 		"cookie=0xec10d,table=0,priority=200,in_port=1,ip,actions=load:4096->NXM_NX_REG0[],load:2->NXM_NX_REG1[],resubmit(,20)",
@@ -96,5 +98,83 @@ func TestDiffFlows(t *testing.T) {
 	}
 	if add, del := diffFlows(want, want); len(add)+len(del) != 0 {
 		t.Errorf("no change: add %v del %v", add, del)
+	}
+}
+
+// TestBuildFlowsAntiSpoofing: every flow that admits a pod port's packets pins the pod's IP and
+// its MAC (0a:58:<IPv4>), and admits only IPv4 and ARP; the rest of the port's traffic falls to
+// the table-miss drop.
+func TestBuildFlowsAntiSpoofing(t *testing.T) {
+	gwMAC, _ := net.ParseMAC(gatewayMAC)
+	local := []LocalIP{
+		{IP: netip.MustParseAddr("10.61.0.2"), VLAN: 100, OFPort: 3},
+		{IP: netip.MustParseAddr("10.61.0.9"), VLAN: 100, OFPort: 4},
+		{IP: netip.MustParseAddr("10.62.0.5"), VLAN: 200, OFPort: 5},
+	}
+	fl := BuildFlows(FlowState{GatewayOFPort: 1, GatewayMAC: gwMAC, TunnelOFPorts: []int{2},
+		Pools: []PoolNet{{Name: "a", CIDR: netip.MustParsePrefix("10.61.0.0/24"), VLAN: 100}, {Name: "b", CIDR: netip.MustParsePrefix("10.62.0.0/24"), VLAN: 200}},
+		Local: local})
+	classify := map[int][]ovs.Flow{} // pod port -> its table 0 flows
+	for _, f := range fl {
+		if f.Table != tableClassify {
+			continue
+		}
+		for _, l := range local {
+			if strings.HasPrefix(f.Match, "in_port="+strconv.Itoa(l.OFPort)+",") {
+				classify[l.OFPort] = append(classify[l.OFPort], f)
+			}
+		}
+	}
+	for _, l := range local {
+		mac := macOf(l.IP)
+		tests := []struct {
+			name    string
+			proto   string   // the flow's protocol
+			pinned  []string // match fields that must pin the pod's identity
+			actions string
+		}{
+			{"IPv4 from the pod's IP and MAC", "ip", []string{"dl_src=" + mac, "nw_src=" + l.IP.String()},
+				fmt.Sprintf("load:%d->NXM_NX_REG0[],load:1->NXM_NX_REG1[],resubmit(,20)", l.VLAN)},
+			{"ARP from the pod's IP and MAC", "arp", []string{"dl_src=" + mac, "arp_spa=" + l.IP.String(), "arp_sha=" + mac},
+				fmt.Sprintf("load:%d->NXM_NX_REG0[],load:1->NXM_NX_REG1[],resubmit(,10)", l.VLAN)},
+		}
+		for _, tc := range tests {
+			t.Run(l.IP.String()+"/"+tc.name, func(t *testing.T) {
+				var found []ovs.Flow
+				for _, f := range classify[l.OFPort] {
+					if slices.Contains(strings.Split(f.Match, ","), tc.proto) {
+						found = append(found, f)
+					}
+				}
+				if len(found) != 1 {
+					t.Fatalf("port %d: %d %s flows, want 1: %v", l.OFPort, len(found), tc.proto, found)
+				}
+				fields := strings.Split(found[0].Match, ",")
+				for _, p := range tc.pinned {
+					if !slices.Contains(fields, p) {
+						t.Errorf("flow %s does not match %s", found[0], p)
+					}
+				}
+				if found[0].Actions != tc.actions {
+					t.Errorf("flow %s: actions %s, want %s", found[0], found[0].Actions, tc.actions)
+				}
+			})
+		}
+		// Nothing else from the port: no IPv6, no other ethertype, no flow without the MAC.
+		if n := len(classify[l.OFPort]); n != 2 {
+			t.Errorf("port %d: %d classify flows, want the IPv4 and the ARP one: %v", l.OFPort, n, classify[l.OFPort])
+		}
+	}
+	// The table-miss drop is what the unmatched packets meet.
+	if !slices.ContainsFunc(fl, func(f ovs.Flow) bool {
+		return f.Table == tableClassify && f.Priority == 0 && f.Match == "" && f.Actions == "drop"
+	}) {
+		t.Error("no table-miss drop in table 0")
+	}
+	// ARP replies never leave the responder table: only requests are answered, the rest dropped.
+	for _, f := range fl {
+		if f.Table == tableARP && f.Actions != "drop" && !strings.Contains(f.Match, "arp_op=1") {
+			t.Errorf("ARP flow %s acts on more than requests", f)
+		}
 	}
 }

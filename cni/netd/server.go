@@ -29,22 +29,26 @@ func (d *Daemon) handler() http.Handler {
 	return mux
 }
 
-// serve decodes the request, runs fn and encodes its answer or its *nodeapi.Error. Errors
-// that are not refusals become "try again later" (the apiserver or OVS may be back soon).
+// serve decodes and validates the request (decodeRequest, validateRequest), runs fn and encodes
+// its answer or its *nodeapi.Error. Errors that are not refusals become "try again later" (the
+// apiserver or OVS may be back soon).
 func serve[Req, Resp any](d *Daemon, op string, fn func(context.Context, Req) (Resp, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		var req Req
 		var resp Resp
-		err := json.NewDecoder(r.Body).Decode(&req)
-		if err != nil {
-			err = nodeapi.Errorf(nodeapi.CodeDecoding, "decode %s request: %v", op, err)
-		} else if blocked := d.blockedError(); blocked != nil && !teardown(op) && op != "status" {
+		req, err := decodeRequest[Req](op, r.Body)
+		if err == nil {
+			err = validateRequest(req)
+		}
+		blocked := d.blockedError()
+		switch {
+		case err != nil: // undecodable or invalid: refused before anything happens
+		case blocked != nil && !teardown(op) && op != "status":
 			// A node that cannot have a datapath refuses at once rather than letting pods wait.
 			err = blocked
-		} else if op != "status" && !d.Ready() && !(blocked != nil && teardown(op) && d.synced.Load()) {
+		case op != "status" && !d.Ready() && !(blocked != nil && teardown(op) && d.synced.Load()):
 			err = nodeapi.Errorf(nodeapi.CodeTryAgainLater, "ecloud netd on %s is starting (datapath not reconciled yet)", d.cfg.NodeName)
-		} else {
+		default:
 			ctx := klog.NewContext(r.Context(), klog.LoggerWithValues(klog.FromContext(r.Context()), "op", op))
 			resp, err = fn(ctx, req)
 		}
@@ -71,20 +75,7 @@ func teardown(op string) bool { return op == "del" || op == "gc" }
 
 type empty struct{}
 
-func validAttachment(a nodeapi.Attachment) error {
-	if a.ContainerID == "" || a.IfName == "" {
-		return nodeapi.Errorf(nodeapi.CodeInvalidEnv, "containerID and ifname are required (CNI_CONTAINERID, CNI_IFNAME)")
-	}
-	return nil
-}
-
 func (d *Daemon) add(ctx context.Context, req nodeapi.AddRequest) (nodeapi.AddResponse, error) {
-	if err := validAttachment(req.Attachment); err != nil {
-		return nodeapi.AddResponse{}, err
-	}
-	if req.Pod.Namespace == "" || req.Pod.Name == "" {
-		return nodeapi.AddResponse{}, nodeapi.Errorf(nodeapi.CodeInvalidEnv, "CNI_ARGS must carry K8S_POD_NAMESPACE and K8S_POD_NAME")
-	}
 	start := time.Now()
 	lease, err := d.alloc.Allocate(ctx, req.Pod, req.ContainerID, d.cfg.NodeName)
 	d.observePhase("add", "ipam", req.ContainerID, start)
@@ -111,12 +102,9 @@ func (d *Daemon) add(ctx context.Context, req nodeapi.AddRequest) (nodeapi.AddRe
 }
 
 func (d *Daemon) attach(ctx context.Context, req nodeapi.AttachRequest) (empty, error) {
-	if err := validAttachment(req.Attachment); err != nil {
-		return empty{}, err
-	}
-	ip, err := netip.ParsePrefix(req.IP)
-	if err != nil || req.HostVeth == "" {
-		return empty{}, nodeapi.Errorf(nodeapi.CodeInvalidEnv, "attach needs hostVeth and ip (got %q, %q)", req.HostVeth, req.IP)
+	ip, err := netip.ParsePrefix(req.IP) // validated in serve
+	if err != nil {
+		return empty{}, nodeapi.Errorf(nodeapi.CodeInvalidEnv, "ip %q: %v", req.IP, err)
 	}
 	done := d.attaching(req.HostVeth)
 	defer done()
@@ -158,9 +146,6 @@ func (d *Daemon) attachmentPorts(ctx context.Context, a nodeapi.Attachment) ([]o
 }
 
 func (d *Daemon) del(ctx context.Context, req nodeapi.DelRequest) (empty, error) {
-	if err := validAttachment(req.Attachment); err != nil {
-		return empty{}, err
-	}
 	ports, ok := d.knownAttachment(req.Attachment)
 	if !ok { // not attached by this process (e.g. before a restart): ask OVS
 		var err error

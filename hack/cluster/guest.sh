@@ -38,8 +38,7 @@ write_node_files() {
 NODE_NAME=$GUEST_NAME
 NODE_IP=$GUEST_IP
 GATEWAY=$CP_IP
-NODE_LABELS=topology.kubernetes.io/zone=$GUEST_ZONE,$GUEST_LABEL,$HOST_NODE_LABELS
-DATAPATH=netdev
+NODE_LABELS=topology.kubernetes.io/zone=$GUEST_ZONE,$GUEST_LABEL
 EXEC_PORT=$GUEST_EXEC_PORT
 IMAGES="$GUEST_IMAGES"
 ENV
@@ -84,6 +83,13 @@ start_guest() {
   ip -n "$CP_NS" tuntap add dev g-eth0 mode tap
   ip -n "$CP_NS" link set g-eth0 master br0 up
   cgroup_create "$CG/g"
+  # QEMU emulates a whole machine with its two threads: it weighs as much as the rest of the
+  # cluster together (control plane and namespace hosts: one share each), so their daemons do not
+  # starve the guest's (its container operations then outlast containerd's fixed 10 s per exit).
+  local d; for d in $(cgroup_dirs "$CG/g"); do
+    if [ -e "$d/cpu.shares" ]; then echo "$GUEST_CPU_SHARES" >"$d/cpu.shares"; fi
+    if [ -e "$d/cpu.weight" ]; then echo $((GUEST_CPU_SHARES * 100 / 1024)) >"$d/cpu.weight"; fi
+  done
   local p9="security_model=none,multidevs=remap" accel
   case "${ECLOUD_GUEST_ACCEL:-tcg}" in
     kvm) accel=(-machine q35,accel=kvm -cpu host) ;;

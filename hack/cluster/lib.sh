@@ -195,8 +195,11 @@ EOC
 
 # The guest node: a QEMU guest on Debian's own kernel (cgroup v2, the openvswitch module), joined
 # to the cluster as a third node, dc-b-node-1 (hack/cluster/guest.sh). Its NIC is a tap on the
-# datacenter bridge br0 in the control-plane namespace. Opt-in: ECLOUD_GUEST_NODE=1 (pod deletion
-# there still outlasts the e2e's limits under TCG).
+# datacenter bridge br0 in the control-plane namespace. It runs the kernel datapath (netd's
+# default, --datapath=system) with the Open vSwitch of the netd DaemonSet's ovs container: none of
+# HOST_NODE_LABELS. Opt-in (ECLOUD_GUEST_NODE=1): under emulation it needs most of two host cores
+# to itself, or its container operations outlast containerd's and the kubelet's deadlines
+# (docs/design/local-cluster.md).
 GUEST_NODE=${ECLOUD_GUEST_NODE:-0}
 GUEST_NAME=dc-b-node-1
 GUEST_ZONE=dc-b
@@ -210,5 +213,7 @@ GUEST_KERNEL_DIR=${GUEST_KERNEL_DIR:-$ROOT/_out/guest}
 GUEST_MEM=${GUEST_MEM:-2560}
 # The images the guest imports: the sandbox, the DaemonSets' and the tests' workload (the
 # Deployments do not tolerate the guest's taint).
-GUEST_IMAGES="pause workload netd node-agent"
+GUEST_IMAGES="pause workload netd ovs node-agent"
 GUEST_SMP=${GUEST_SMP:-2}
+# The guest's cgroup weight against the control plane's and each namespace host's (1024 each).
+GUEST_CPU_SHARES=${GUEST_CPU_SHARES:-3072}

@@ -102,7 +102,9 @@ func Build(s Spec) (v1.Image, error) {
 	cfg.Created = v1.Time{Time: epoch}
 	cfg.Config.Entrypoint = s.Entrypoint
 	cfg.Config.Cmd = s.Cmd
-	cfg.Config.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin:/"}, s.Env...)
+	// Docker's default PATH (with the sbin directories: the ovs image's daemons live in
+	// /usr/sbin), and / where the single-binary images keep their program.
+	cfg.Config.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/"}, s.Env...)
 	img, err = mutate.ConfigFile(img, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: set config: %w", s.Ref, err)

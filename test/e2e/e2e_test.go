@@ -188,6 +188,7 @@ func TestLocalCluster(t *testing.T) {
 			})
 		}
 	})
+	t.Run("anti-spoofing", func(t *testing.T) { checkAntiSpoofing(t, c) })
 	t.Run("the runtime calls CNI STATUS", func(t *testing.T) { checkCNIStatusCalled(t, c) })
 	t.Run("guest node", func(t *testing.T) { checkGuestNode(t, c, ns, pods) })
 	t.Run("ecloud components available", func(t *testing.T) { checkComponents(t, c) })

@@ -7,6 +7,11 @@
 //	/ping     ?ip=A.B.C.D: ICMP echo from inside the pod (unprivileged ICMP socket; the local
 //	          cluster's containerd allows it in every pod), "ok <rtt>" or 502
 //	/healthz  ok
+//	/send     ?dst=&tag=&...: probe datagrams or frames, any source IP or MAC (CAP_NET_RAW, and
+//	          CAP_NET_ADMIN for via=socket; see probe.go)
+//	/arp      ?op=&spa=&tpa=&...: ARP frames with any sender (CAP_NET_RAW)
+//	/seen     with -sniff: the probe and ARP frames that arrived on eth0, as JSON
+//	/neigh    the pod's IPv4 neighbor table (/proc/net/arp)
 //
 // and, with -heartbeat FILE, appends a line to FILE every 10 s (the hostPath example). For the node
 // agent's checks: -burn keeps one CPU busy, -hold-mib N allocates N MiB and keeps every page of
@@ -46,6 +51,7 @@ func main() {
 	heartbeat := flag.String("heartbeat", "", "file to append a line to every 10 s")
 	burnCPU := flag.Bool("burn", false, "keep one CPU busy")
 	holdMiB := flag.Int("hold-mib", 0, "allocate this many MiB and keep them resident")
+	sniff := flag.Bool("sniff", false, "count the probe and ARP frames that arrive on eth0 (/seen; CAP_NET_RAW)")
 	flag.Parse()
 	if *burnCPU {
 		go burn()
@@ -88,6 +94,23 @@ func main() {
 		}
 		fmt.Fprintf(w, "ok %s\n", rtt)
 	})
+	mux.HandleFunc("/send", serveSend)
+	mux.HandleFunc("/arp", serveARP)
+	mux.HandleFunc("/neigh", func(w http.ResponseWriter, _ *http.Request) {
+		b, err := os.ReadFile("/proc/net/arp")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write(b)
+	})
+	if *sniff {
+		s := &sniffer{tags: map[string]*seenTag{}, arp: map[[3]string]int{}}
+		if err := s.sniff(); err != nil {
+			log.Fatalf("sniff: %v", err)
+		}
+		mux.HandleFunc("/seen", s.serveSeen)
+	}
 	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
