@@ -27,10 +27,10 @@ deps: ## install what the tests need (apt packages, as root) when missing
 	@hack/install-deps.sh test
 
 .PHONY: test
-test: deps ## every test: unit, integration (real apiserver in-process), root-only datapath tests, make fuzz, then make e2e
+test: deps ## every test: unit, integration (real apiserver in-process), root-only datapath tests, make fuzz, then make e2e with the fault matrix
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
 	@$(MAKE) --no-print-directory fuzz
-	@$(MAKE) --no-print-directory e2e
+	@$(MAKE) --no-print-directory e2e ECLOUD_CHAOS=1
 
 # Fuzz targets as package:FuzzName. go test takes one -fuzz pattern per package run, so each runs
 # alone, FUZZTIME long; a failing input is written to the package's testdata/fuzz/<FuzzName>/.
@@ -103,9 +103,16 @@ down: ## stop the local cluster and remove everything make up made (safe to repe
 guest-datapath: ## pod<->pod between the kernel OVS datapath in a QEMU guest (Debian's kernel) and the userspace datapath, over VXLAN and Geneve (root, QEMU; hack/guest-datapath)
 	@hack/guest-datapath/run.sh
 
+# ECLOUD_CHAOS=1: make e2e runs the fault matrix (make chaos) after the e2e, on the same cluster.
+ECLOUD_CHAOS ?= 0
+
 .PHONY: e2e
-e2e: ## end-to-end tests on the local cluster (root, else they skip; reuse a running make up, else bring one up and down)
-	ECLOUD_E2E=1 $(GO) test -count=1 -v -timeout 60m ./test/e2e/
+e2e: ## end-to-end tests on the local cluster (root, else they skip; reuse a running make up, else bring one up and down); ECLOUD_CHAOS=1 adds the fault matrix
+	ECLOUD_E2E=1 ECLOUD_CHAOS=$(ECLOUD_CHAOS) $(GO) test -count=1 -v -timeout 60m ./test/e2e/
+
+.PHONY: chaos
+chaos: ## the fault matrix on the local cluster: netd, scheduler leader, apiserver, node, Odin killed or stopped, a "chaos NAME:" figure line each (root; about 10 min; ECLOUD_CHAOS_ODIN_OUTAGE=5m, ECLOUD_CHAOS_ONLY=netd-kill,...)
+	ECLOUD_E2E=1 ECLOUD_CHAOS=1 $(GO) test -count=1 -v -timeout 40m -run '^TestFaultMatrix$$' ./test/e2e/
 
 .PHONY: bench-scale
 bench-scale: deps ## 5000 Nodes, 150k IPClaims: a real netd (OVS userspace) and simulated nodes follow 100 location changes/s, per-claim vs location-slice design; IPAM and scheduler at 1k vs 150k claims (root; RESULT lines last; BENCH_SCALE_* sizes)

@@ -41,9 +41,12 @@ OVERLAY_CIDR=10.16.0.0/16
 KUBERNETES_SVC_IP=10.96.0.1
 # host key -> node name, zone, underlay IP
 HOSTS=(a b)
-declare -A NODE_NAME=([a]=dc-a-node-0 [b]=dc-b-node-0)
-declare -A NODE_ZONE=([a]=dc-a [b]=dc-b)
-declare -A NODE_IP=([a]=$UNDERLAY_PREFIX.11 [b]=$UNDERLAY_PREFIX.12)
+# The spare host: a second namespace host in dc-a that make up does not start; host.sh add starts
+# it on a running cluster (the fault matrix lets a node die there), host.sh remove removes it.
+SPARE_HOST=c
+declare -A NODE_NAME=([a]=dc-a-node-0 [b]=dc-b-node-0 [c]=dc-a-node-1)
+declare -A NODE_ZONE=([a]=dc-a [b]=dc-b [c]=dc-a)
+declare -A NODE_IP=([a]=$UNDERLAY_PREFIX.11 [b]=$UNDERLAY_PREFIX.12 [c]=$UNDERLAY_PREFIX.14)
 # Labels of the namespace hosts (see above): userspace datapath, the host's own Open vSwitch.
 HOST_NODE_LABELS=network.ecloud.io/datapath=netdev,network.ecloud.io/ovs=host
 # Paths bound per host inside its mount namespace: the defaults Kubernetes, containerd and the
@@ -58,6 +61,8 @@ STATE=$WORKDIR/state
 LOGS=$WORKDIR/logs
 PKI=$WORKDIR/pki
 ADMIN_KUBECONFIG=$WORKDIR/kubeconfig
+# The hosts of a running cluster: up.sh's and those host.sh added (down.sh stops them all).
+if [ -s "$STATE/hosts" ]; then read -ra HOSTS <"$STATE/hosts"; fi
 CLEAN_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 log() { printf '[%s] %s\n' "$(date -u +%T)" "$*"; }
@@ -111,11 +116,12 @@ KEY_ANCHOR=anchor-
 
 # start NAME CGROUP CMD...: run CMD detached (setsid), with a clean environment (containerd hands
 # its own to the CNI plugins: no CNI_* may leak), in cgroup CGROUP, logging to logs/NAME.log;
-# the pid goes to state/NAME.pid.
+# the pid goes to state/NAME.pid, CGROUP and CMD to state/NAME.cmd (daemon.sh starts it again).
 start() {
   local name=$1 cg=$2; shift 2
+  printf '%s\0' "$cg" "$@" >"$STATE/$name.cmd"
   setsid env -i PATH="$CLEAN_PATH" HOME=/root "$ROOT/hack/cluster/in-cgroup.sh" "$cg" "$@" \
-    >"$LOGS/$name.log" 2>&1 </dev/null &
+    >>"$LOGS/$name.log" 2>&1 </dev/null &
   echo $! >"$STATE/$name.pid"
 }
 

@@ -26,6 +26,8 @@ type cluster struct {
 	startedHere bool
 	// hostBefore: hostState() before make up, when startedHere
 	hostBefore map[string]string
+	// upErr: make up failed; the tests after the first fail at once
+	upErr error
 }
 
 // hostState is what make up changes outside its namespaces, cgroups and work directory and make
@@ -66,39 +68,73 @@ func localCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if shared != nil {
+		if shared.upErr != nil {
+			t.Fatalf("make up failed in an earlier test: %v", shared.upErr)
+		}
+		return shared
+	}
 	c := &cluster{root: root, workdir: envOr("WORKDIR", filepath.Join(root, "_work")), prefix: envOr("PREFIX", "eup")}
 	kubeconfig := filepath.Join(c.workdir, "kubeconfig")
 	if _, err := os.Stat(filepath.Join(c.workdir, "state", "up")); err == nil && c.connect(kubeconfig) == nil && c.ready() == nil {
 		t.Logf("reusing the running cluster (%s); it is left running", kubeconfig)
+		shared = c
 		return c
 	}
 	c.startedHere = true
 	c.hostBefore = hostState()
-	// A cluster this test started ends with the test: make down, nothing may be left behind, and a
-	// second make down must be harmless. ECLOUD_E2E_KEEP=1 keeps it.
-	t.Cleanup(func() {
-		if os.Getenv("ECLOUD_E2E_KEEP") == "1" {
-			t.Logf("ECLOUD_E2E_KEEP=1: cluster left running (make down removes it)")
-			return
-		}
-		c.down(t)
-		if left := c.leftovers(); len(left) > 0 {
-			t.Errorf("make down left behind:\n  %s", strings.Join(left, "\n  "))
-		}
-		if out, err := c.script(2*time.Minute, "down.sh"); err != nil {
-			t.Errorf("second make down: %v\n%s", err, out)
-		}
-	})
+	// Every test of the run shares the cluster; TestMain ends one it started (tearDown).
+	shared = c
 	start := time.Now()
 	out, err := c.script(45*time.Minute, "up.sh")
 	t.Logf("make up (%s):\n%s", time.Since(start).Round(time.Second), tail(out, 40))
 	if err != nil {
+		c.upErr = err
 		t.Fatalf("make up: %v", err)
 	}
 	if err := c.connect(kubeconfig); err != nil {
+		c.upErr = err
 		t.Fatal(err)
 	}
 	return c
+}
+
+// shared is the cluster of this test run: the first test that needs it reuses or starts it, the
+// others get the same.
+var shared *cluster
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared != nil && shared.startedHere && !shared.tearDown() {
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// tearDown ends a cluster this run started: make down, nothing may be left behind, and a second
+// make down must be harmless. ECLOUD_E2E_KEEP=1 keeps it. It reports whether all went well.
+func (c *cluster) tearDown() bool {
+	if os.Getenv("ECLOUD_E2E_KEEP") == "1" {
+		fmt.Println("ECLOUD_E2E_KEEP=1: cluster left running (make down removes it)")
+		return true
+	}
+	ok := true
+	start := time.Now()
+	out, err := c.script(5*time.Minute, "down.sh")
+	fmt.Printf("make down (%s):\n%s\n", time.Since(start).Round(time.Second), tail(out, 20))
+	if err != nil {
+		fmt.Printf("FAIL: make down: %v\n", err)
+		ok = false
+	}
+	if left := c.leftovers(); len(left) > 0 {
+		fmt.Printf("FAIL: make down left behind:\n  %s\n", strings.Join(left, "\n  "))
+		ok = false
+	}
+	if out, err := c.script(2*time.Minute, "down.sh"); err != nil {
+		fmt.Printf("FAIL: second make down: %v\n%s\n", err, out)
+		ok = false
+	}
+	return ok
 }
 
 func (c *cluster) connect(kubeconfig string) error {
@@ -121,26 +157,16 @@ func (c *cluster) ready() error {
 	return err
 }
 
-// script runs hack/cluster/NAME and returns its combined output.
-func (c *cluster) script(timeout time.Duration, name string) (string, error) {
+// script runs hack/cluster/NAME with args and returns its combined output.
+func (c *cluster) script(timeout time.Duration, name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(c.root, "hack", "cluster", name))
+	cmd := exec.CommandContext(ctx, filepath.Join(c.root, "hack", "cluster", name), args...)
 	cmd.Dir = c.root
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.String(), err
-}
-
-func (c *cluster) down(t *testing.T) {
-	t.Helper()
-	start := time.Now()
-	out, err := c.script(5*time.Minute, "down.sh")
-	t.Logf("make down (%s):\n%s", time.Since(start).Round(time.Second), tail(out, 20))
-	if err != nil {
-		t.Errorf("make down: %v", err)
-	}
 }
 
 // leftovers lists what of the cluster is still on the machine: network namespaces, cgroups,
