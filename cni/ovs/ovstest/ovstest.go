@@ -171,11 +171,22 @@ func TempDir(tb testing.TB) string {
 }
 
 // StartT starts an instance for a test (Require: under CI=true a missing OVS fails the test,
-// elsewhere it skips) and stops it at cleanup.
+// elsewhere it skips) and stops it at cleanup. With netns "" the instance runs in a network
+// namespace of its own, made for the test and deleted at cleanup: every userspace-datapath
+// ovs-vswitchd makes a tap device "ovs-netdev" and one per internal port, so two instances in
+// one namespace (tests of two packages run in parallel) break each other's ports.
 func StartT(tb testing.TB, netns string) *Instance {
 	tb.Helper()
 	Require(tb)
-	i, err := Start(TempDir(tb), netns)
+	dir := TempDir(tb)
+	if netns == "" {
+		netns = "ecni-" + filepath.Base(dir)[len("ecni-ovs-"):]
+		if out, err := exec.Command("ip", "netns", "add", netns).CombinedOutput(); err != nil {
+			tb.Fatalf("network namespace %s for OVS: %v: %s", netns, err, out)
+		}
+		tb.Cleanup(func() { _ = exec.Command("ip", "netns", "del", netns).Run() })
+	}
+	i, err := Start(dir, netns)
 	if err != nil {
 		tb.Fatalf("start OVS: %v", err)
 	}
