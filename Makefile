@@ -28,9 +28,9 @@ deps: ## install what the tests need (apt packages, as root) when missing
 
 .PHONY: test
 test: deps ## every test: unit, integration (real apiserver in-process), root-only datapath tests, make fuzz, then make e2e with the fault matrix
-	$(GO) test -timeout $(TEST_TIMEOUT) ./...
-	@$(MAKE) --no-print-directory fuzz
-	@$(MAKE) --no-print-directory e2e ECLOUD_CHAOS=1
+	@t=$$(date +%s); $(GO) test -timeout $(TEST_TIMEOUT) ./... && echo "test: go test ./... $$(($$(date +%s) - t))s"
+	@t=$$(date +%s); $(MAKE) --no-print-directory fuzz && echo "test: make fuzz $$(($$(date +%s) - t))s"
+	@t=$$(date +%s); $(MAKE) --no-print-directory e2e ECLOUD_CHAOS=1 && echo "test: make e2e $$(($$(date +%s) - t))s"
 
 # Fuzz targets as package:FuzzName. go test takes one -fuzz pattern per package run, so each runs
 # alone, FUZZTIME long; a failing input is written to the package's testdata/fuzz/<FuzzName>/.

@@ -9,10 +9,14 @@ bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -pa
 if [ -n "$bad" ]; then echo "verify: gofmt needed on:"; echo "$bad" | sed 's/^/  /'; fail=1; fi
 
 echo "verify: go vet"
+t=$SECONDS
 $GO vet ./... || fail=1
+echo "verify: go vet $((SECONDS - t))s"
 
 echo "verify: golangci-lint (.golangci.yml)"
+t=$SECONDS
 bin/golangci-lint run ./... || fail=1
+echo "verify: golangci-lint $((SECONDS - t))s"
 
 # Generated files: regenerate into a scratch copy and compare.
 tmp=$(mktemp -d)
