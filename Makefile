@@ -3,6 +3,11 @@ SHELL := /usr/bin/env bash -o pipefail
 .DEFAULT_GOAL := help
 
 GO        ?= go
+# Nothing in this module needs cgo, and the images hold static binaries: building and testing
+# everything without it (and without -trimpath) lets go vet, go test, the Kubernetes binaries and
+# the images share one build cache, which saves minutes on a cold machine.
+CGO_ENABLED ?= 0
+export CGO_ENABLED
 BIN       := $(CURDIR)/bin
 K8S_VERSION := 1.37.2
 # Binaries: every main package under a cmd/ folder of the components and the kubectl plugin.
@@ -20,7 +25,7 @@ help: ## list the targets
 build: ## build every binary into bin/
 	@mkdir -p $(BIN)
 	@cmds="$(CMDS)"; if [ -z "$$cmds" ]; then echo "build: no binaries yet"; exit 0; fi; \
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $$cmds && ls -1 $(BIN)
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ $$cmds && ls -1 $(BIN)
 
 .PHONY: deps
 deps: ## install what the tests need (apt packages, as root) when missing

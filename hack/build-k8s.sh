@@ -46,9 +46,10 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 k8s_ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
 go_version=$($GO env GOVERSION)
-# Host binaries (not packed into images): built with the go command's default cgo setting and
-# without -trimpath, i.e. with the same cache keys as `go test ./test/...`, which already compiled
-# most of the apiserver, scheduler and controller packages; that saves minutes on 2 cores.
+# Host binaries (not packed into images): built with the cgo setting of the caller (the Makefile
+# exports CGO_ENABLED=0) and without -trimpath, i.e. with the same cache keys as `go test
+# ./test/...`, which already compiled most of the apiserver, scheduler and controller packages;
+# that saves minutes on 2 cores.
 
 # build NAME STAMP CMD... : run CMD unless bin/NAME exists and its stamp equals STAMP.
 build() {

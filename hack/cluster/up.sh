@@ -49,7 +49,7 @@ s=$(now)
 mark "Kubernetes binaries (hack/build-k8s.sh)" "$s"
 s=$(now)
 make -C "$ROOT" --no-print-directory build >>"$LOGS/build.log" 2>&1 || die "make build failed (see $LOGS/build.log)"
-CGO_ENABLED=0 go -C "$ROOT" build -trimpath -o "$BIN/netns-forward" ./hack/netns-forward
+CGO_ENABLED=0 go -C "$ROOT" build -o "$BIN/netns-forward" ./hack/netns-forward
 OUT=$IMAGES "$ROOT/hack/build-images.sh" 2>&1 | tee -a "$LOGS/build.log" || die "building the images failed (see $LOGS/build.log)"
 mark "ecloud binaries + images" "$s"
 for c in ecloud-scheduler controller ip-controller netd ovs node-agent; do
