@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,8 +22,9 @@ const schedulerLease = "ecloud-scheduler"
 
 // faultSchedulerLeader: a 6-replica Deployment on ecloud-scheduler (default strategy: maxSurge and
 // maxUnavailable 25%) rolls to a new revision; as its first new pod is created, the leader's
-// process is SIGKILLed. The Lease must change hands and the rollout finish, and every 0.5 s sample
-// of the Ready pods must find both datacenters with at least one (DualDatacenter's rule).
+// process stops dead (SIGSTOP) and is SIGKILLed once the other replica holds the Lease. The other
+// replica must take over and the rollout finish, and every 0.5 s sample of the Ready pods must
+// find both datacenters with at least one (DualDatacenter's rule).
 func faultSchedulerLeader(t *testing.T, c *cluster) {
 	ctx := context.Background()
 	ns := chaosNamespace(t, c, "scheduler")
@@ -142,18 +144,22 @@ func faultSchedulerLeader(t *testing.T, c *cluster) {
 		}
 		return d.Status.ObservedGeneration == d.Generation && d.Status.UpdatedReplicas > 0, nil
 	})
-	killPodProcess(t, leader, "ecloud-schedule") // comm is cut to 15 characters
+	// The leader stops dead: SIGSTOP ends its renewals at once, and unlike a killed container the
+	// kubelet does not restart it, so the other replica must take the Lease when it expires. Once
+	// it has, the stopped process is killed (its restart joins as a follower).
+	signalPodProcess(t, leader, "ecloud-schedule", syscall.SIGSTOP) // comm is cut to 15 characters
 	killed := time.Now()
 	var after string
-	poll(t, 2*time.Minute, "the Lease changing hands", func(ctx context.Context) (bool, error) {
+	poll(t, 2*time.Minute, "the other replica holding the Lease", func(ctx context.Context) (bool, error) {
 		h, err := holder(ctx)
 		if err != nil {
 			return false, err
 		}
 		after = h
-		return doneOr(h != "" && h != before, fmt.Errorf("holder %q", h))
+		return doneOr(h != "" && !strings.HasPrefix(h, leaderName+"_"), fmt.Errorf("holder %q", h))
 	})
 	takeover := since(killed)
+	killPodProcess(t, leader, "ecloud-schedule")
 	poll(t, 4*time.Minute, "the rollout finished", rolledOut)
 	rollout := time.Since(started).Seconds()
 	// A few samples of the settled state, then stop.

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -133,20 +134,22 @@ func podProcesses(uid types.UID, comm string) ([]int, error) {
 // there is none.
 func killPodProcess(t *testing.T, p *corev1.Pod, comm string) {
 	t.Helper()
+	signalPodProcess(t, p, comm, syscall.SIGKILL)
+}
+
+// signalPodProcess sends sig to every process comm of pod p.
+func signalPodProcess(t *testing.T, p *corev1.Pod, comm string, sig syscall.Signal) {
+	t.Helper()
 	pids, err := podProcesses(p.UID, comm)
 	if err != nil || len(pids) == 0 {
 		t.Fatalf("no process %q of pod %s/%s (%s): %v", comm, p.Namespace, p.Name, p.UID, err)
 	}
 	for _, pid := range pids {
-		proc, err := os.FindProcess(pid)
-		if err == nil {
-			err = proc.Signal(os.Kill)
-		}
-		if err != nil {
-			t.Fatalf("SIGKILL %s (pid %d) of pod %s/%s: %v", comm, pid, p.Namespace, p.Name, err)
+		if err := syscall.Kill(pid, sig); err != nil {
+			t.Fatalf("%v to %s (pid %d) of pod %s/%s: %v", sig, comm, pid, p.Namespace, p.Name, err)
 		}
 	}
-	t.Logf("SIGKILLed %s (pids %v) of pod %s/%s on %s", comm, pids, p.Namespace, p.Name, p.Spec.NodeName)
+	t.Logf("sent %v to %s (pids %v) of pod %s/%s on %s", sig, comm, pids, p.Namespace, p.Name, p.Spec.NodeName)
 }
 
 // podNetns opens the network namespace of pod uid (through one of its processes).
