@@ -37,6 +37,9 @@ type ControlPlane struct {
 	Kubeconfig string
 	// Ctx is cancelled when the test ends; every goroutine the harness starts stops with it.
 	Ctx context.Context
+	// EtcdURL and StoragePrefix say where the apiserver keeps its objects (benchmarks load bulk
+	// data straight into etcd: <StoragePrefix>/<group>/<resource>/<name> for custom resources).
+	EtcdURL, StoragePrefix string
 }
 
 type options struct {
@@ -68,7 +71,9 @@ func Start(tb testing.TB, opts ...Option) *ControlPlane {
 
 	cfg := rest.CopyConfig(server.ClientConfig)
 	cfg.QPS, cfg.Burst = 1000, 2000
-	return newControlPlane(tb, ctx, cfg, o)
+	cp := newControlPlane(tb, ctx, cfg, o)
+	cp.EtcdURL, cp.StoragePrefix = storage.Transport.ServerList[0], storage.Prefix
+	return cp
 }
 
 // prepare parses the options and makes the test's context, a storage config under a prefix of
