@@ -161,8 +161,15 @@ func (cp *ControlPlane) InstallCRDs(tb testing.TB) {
 // with what, formatted with args, and the last error cond returned.
 func Eventually(tb testing.TB, timeout time.Duration, cond func() (bool, error), what string, args ...any) {
 	tb.Helper()
+	EventuallyEvery(tb, 50*time.Millisecond, timeout, cond, what, args...)
+}
+
+// EventuallyEvery is Eventually polling every interval (for conditions that are costly to
+// check, such as listing many objects).
+func EventuallyEvery(tb testing.TB, interval, timeout time.Duration, cond func() (bool, error), what string, args ...any) {
+	tb.Helper()
 	var last error
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(context.Background(), interval, timeout, true, func(context.Context) (bool, error) {
 		ok, err := cond()
 		last = err
 		return ok, nil

@@ -83,14 +83,21 @@ func TestScaleBench(t *testing.T) {
 	start := time.Now()
 	cp := harness.Start(t)
 	env := newScaleEnv(t, cp, cfg)
-	env.createNodes()
-	env.createPools()
-	env.loadClaims(cfg.lowClaims)
-	low := env.measureIPAM(fmt.Sprintf("claims=%d", cfg.lowClaims))
-	env.loadClaims(cfg.claims)
-	high := env.measureIPAM(fmt.Sprintf("claims=%d", cfg.claims))
-	env.runDesign(todayDesign(cfg))
-	env.runDesign(sliceDesign(cfg))
+	var low, high ipamFigures
+	env.phase("load nodes and pools", func() { env.createNodes(); env.createPools() })
+	env.phase("load low claims", func() { env.loadClaims(cfg.lowClaims) })
+	env.phase("ipam at low claims", func() { low = env.measureIPAM(fmt.Sprintf("claims=%d", cfg.lowClaims)) })
+	env.phase("load all claims", func() { env.loadClaims(cfg.claims) })
+	env.phase("ipam at all claims", func() { high = env.measureIPAM(fmt.Sprintf("claims=%d", cfg.claims)) })
+	env.phase("per-claim design", func() { env.runDesign(todayDesign(cfg)) })
+	env.phase("slice design", func() { env.runDesign(sliceDesign(cfg)) })
 	env.report(low, high)
 	fmt.Printf("scale total %s\n", time.Since(start).Round(time.Second))
+}
+
+// phase runs one step of the benchmark and prints how long it took (where a run's time goes).
+func (e *scaleEnv) phase(name string, fn func()) {
+	start := time.Now()
+	fn()
+	fmt.Printf("scale phase %q took %s\n", name, time.Since(start).Round(100*time.Millisecond))
 }

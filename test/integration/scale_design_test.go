@@ -193,6 +193,9 @@ func (e *scaleEnv) churn(d *scaleDesign, tr *locTracker) (writes, refused int) {
 	}
 	e.mu.Unlock()
 	target := func() int { return 1 + rng.IntN(d.mesh-1) }
+	// created: claims the change load created, deletable once their create has succeeded.
+	var createdMu sync.Mutex
+	var created []*scaleClaim
 	n := int(e.cfg.rate * e.cfg.duration.Seconds())
 	var wg sync.WaitGroup
 	var bad atomic.Int64
@@ -217,23 +220,33 @@ func (e *scaleEnv) churn(d *scaleDesign, tr *locTracker) (writes, refused int) {
 					_, err := e.ecloud.IPClaims().Patch(ctx, c.name, types.MergePatchType, []byte(`{"status":{"node":"`+name+`"}}`), metav1.PatchOptions{})
 					return err
 				}
-			case 1: // a pod starts: its claim is created bound
+			case 1: // a pod starts: its claim is created bound (and may end once it exists)
 				e.mu.Lock()
 				c := e.newClaimLocked(rng.IntN(e.cfg.pools), target(), false)
 				e.claims = append(e.claims, c)
 				e.mu.Unlock()
-				deletable = append(deletable, c)
 				w = tr.write(c.ip, e.nodes[c.node].name, true)
+				obj := e.claimObject(c)
 				op = func() error {
-					_, err := e.ecloud.IPClaims().Create(ctx, e.claimObject(c), metav1.CreateOptions{})
+					_, err := e.ecloud.IPClaims().Create(ctx, obj, metav1.CreateOptions{})
+					if err == nil {
+						createdMu.Lock()
+						created = append(created, c)
+						createdMu.Unlock()
+					}
 					return err
 				}
 			default: // a pod ends: its claim goes
+				createdMu.Lock()
+				deletable, created = append(deletable, created...), created[:0]
+				createdMu.Unlock()
 				k := rng.IntN(len(deletable))
 				c := deletable[k]
 				deletable[k] = deletable[len(deletable)-1]
 				deletable = deletable[:len(deletable)-1]
+				e.mu.Lock()
 				c.node = -1
+				e.mu.Unlock()
 				w = tr.write(c.ip, "", true)
 				op = func() error { return e.ecloud.IPClaims().Delete(ctx, c.name, metav1.DeleteOptions{}) }
 			}
@@ -369,7 +382,7 @@ func (e *scaleEnv) coldSync(d *scaleDesign) time.Duration {
 	start := time.Now()
 	h.start(d.netd)
 	h.waitReady(5 * time.Minute)
-	harness.Eventually(e.tb, 5*time.Minute, func() (bool, error) { return h.flowCount() >= want, nil }, "%d flows after restart", want)
+	harness.EventuallyEvery(e.tb, 200*time.Millisecond, 5*time.Minute, func() (bool, error) { return h.flowCount() >= want, nil }, "%d flows after restart", want)
 	took := time.Since(start)
 	e.logf("scale %s cold sync: restarted netd to %d flows and ready in %.1fs", d.name, want, took.Seconds())
 	return took

@@ -51,7 +51,7 @@ func (e *scaleEnv) measureIPAM(label string) ipamFigures {
 	// Wait until the allocator's view holds every claim written so far.
 	start := time.Now()
 	var held int
-	harness.Eventually(e.tb, 5*time.Minute, func() (bool, error) {
+	harness.EventuallyEvery(e.tb, 500*time.Millisecond, 5*time.Minute, func() (bool, error) {
 		var ok bool
 		ok, held = e.ipamCaughtUp()
 		return ok, nil

@@ -276,7 +276,7 @@ func (e *scaleEnv) loadClaims(total int) {
 	e.mu.Unlock()
 	// The apiserver serves them all once a list from its watch cache (what an informer starts
 	// from) counts them; the informers' own counts are checked before they are used.
-	harness.Eventually(e.tb, 10*time.Minute, func() (bool, error) {
+	harness.EventuallyEvery(e.tb, time.Second, 10*time.Minute, func() (bool, error) {
 		n, err := e.countClaimsFromCache(rev)
 		if apierrors.IsTimeout(err) || apierrors.IsResourceExpired(err) || apierrors.IsTooManyRequests(err) {
 			return false, err // the watch cache has not reached rev yet
