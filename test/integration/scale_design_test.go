@@ -113,6 +113,9 @@ func (e *scaleEnv) runDesign(d *scaleDesign) {
 	f.simP99, f.netdP99 = benchstat.Percentile(simLat, 99), benchstat.Percentile(netdLat, 99)
 	e.logf("scale %s changes=%d (%.0f/s for %s, %d refused) sim-nodes %s missing=%d; real netd %s missing=%d",
 		d.name, writes, e.cfg.rate, e.cfg.duration, errs, benchstat.Millis(simLat), f.simMissing, benchstat.Millis(netdLat), f.netdMissing)
+	if e.ipControllerPID > 0 {
+		e.logf("scale %s ip-controller: %s", d.name, e.ipControllerSliceMetrics())
+	}
 	byRole := cpuByRole(e.tb, prof.Bytes())
 	perK := float64(writes) / 1000
 	f.apiserverCPUPer1kPerNode = byRole[""].Seconds() / perK / float64(max(d.simNodes, 1))

@@ -52,6 +52,8 @@ type scaleEnv struct {
 	host *scaleHost
 	// ipControllerPID is the ip-controller process, once started.
 	ipControllerPID int
+	// ipControllerMetrics is the address of its /metrics.
+	ipControllerMetrics string
 	// figures collected on the way, printed by report.
 	lines   []string
 	designs []*designFigures
