@@ -127,9 +127,10 @@ func (e *scaleEnv) ipControllerSliceMetrics() string {
 	q := func(family, selector string) string {
 		return fmt.Sprintf("p50 %s p99 %s", histogramQuantile(text, family, selector, 0.5), histogramQuantile(text, family, selector, 0.99))
 	}
-	return fmt.Sprintf("slice writes %s; propagation %s; queue wait %s; sync %s",
+	return fmt.Sprintf("slice writes %s; propagation %s; queue wait %s; sync %s; API PUT %s; client rate limiter %s",
 		strings.Join(writes, " "), q("ecloud_ipam_location_propagation_seconds", ""),
-		q("workqueue_queue_duration_seconds", `name="iplocation-slices"`), q("workqueue_work_duration_seconds", `name="iplocation-slices"`))
+		q("workqueue_queue_duration_seconds", `name="iplocation-slices"`), q("workqueue_work_duration_seconds", `name="iplocation-slices"`),
+		q("rest_client_request_duration_seconds", `verb="PUT"`), q("rest_client_rate_limiter_duration_seconds", ""))
 }
 
 var bucketRE = regexp.MustCompile(`^(\w+)_bucket\{(.*)\} (\S+)$`)

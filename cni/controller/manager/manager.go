@@ -176,7 +176,7 @@ func runControllers(ctx context.Context, kube kubernetes.Interface, ec *client.C
 	factory.Start(ctx.Done())
 	start(func() { status.Run(ctx, o.Workers) })
 	start(func() { rel.Run(ctx, o.Workers) })
-	start(func() { locs.Run(ctx, o.Workers) })
+	start(func() { locs.Run(ctx, o.LocationWorkers) })
 	start(func() { collector.Run(ctx) })
 	<-ctx.Done()
 	wg.Wait()
