@@ -55,6 +55,8 @@ type designFigures struct {
 	joinPortChanges              int
 	coldSync                     time.Duration
 	firstReady                   time.Duration
+	// failed says why the design's netd did not start ("" when it ran).
+	failed string
 }
 
 // runDesign runs one design's phase: the real netd and the simulated nodes follow the
@@ -77,7 +79,15 @@ func (e *scaleEnv) runDesign(d *scaleDesign) {
 	}
 	f.claims = len(e.claims)
 	h.start(d.netd)
-	f.firstReady = h.waitReady(5 * time.Minute)
+	var err error
+	if f.firstReady, err = h.ready(5 * time.Minute); err != nil {
+		// The other design's figures still count: this one's are reported as failed.
+		f.failed = err.Error()
+		e.logf("scale %s netd failed to start, the design's phase is skipped: %v", d.name, err)
+		h.stop()
+		e.setAddresses(0, d.mesh, false)
+		return
+	}
 	e.logf("scale %s netd ready after %.1fs (%d claims, %d nodes meshed), %d flows", d.name, f.firstReady.Seconds(), f.claims, d.mesh, h.flowCount())
 
 	tr := newLocTracker(d.simNodes)

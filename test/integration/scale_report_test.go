@@ -72,6 +72,10 @@ func (e *scaleEnv) report(low, high ipamFigures) {
 	var head *designFigures
 	for _, f := range e.designs {
 		suffix := "_" + strings.ReplaceAll(f.name, "-", "_")
+		if f.failed != "" {
+			r("scale_netd_failed%s=1 claims=%d meshed_nodes=%d", suffix, f.claims, f.mesh)
+			continue
+		}
 		r("scale_propagation_p99_ms%s=%.0f n=%d missing=%d", suffix, ms(f.netdP99), f.netdN, f.netdMissing)
 		r("scale_sim_propagation_p99_ms%s=%.0f n=%d missing=%d sim_nodes=%d", suffix, ms(f.simP99), f.simN, f.simMissing, f.simNodes)
 		r("scale_netd_rss_mib%s=%.0f peak=%.0f claims=%d", suffix, f.netdRSS, f.netdHWM, f.claims)
