@@ -55,7 +55,22 @@ func (e *CommandError) Error() string {
 func (e *CommandError) Unwrap() error { return e.Err }
 
 func (x *Exec) run(ctx context.Context, stdin string, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, x.cfg.Timeout)
+	return x.runFor(ctx, x.cfg.Timeout, stdin, name, args...)
+}
+
+// flowsPerTimeout is how many flows one Timeout covers in a command that dumps or replaces a
+// bridge's flows: such a command gets one Timeout per this many flows, at least one (a node of
+// a large cluster has a flow per remote pod IP, and ovs-vswitchd takes seconds per ten
+// thousand of them in its userspace datapath).
+const flowsPerTimeout = 20000
+
+// flowTimeout bounds a command over n flows.
+func (x *Exec) flowTimeout(n int) time.Duration {
+	return x.cfg.Timeout * time.Duration(1+n/flowsPerTimeout)
+}
+
+func (x *Exec) runFor(ctx context.Context, timeout time.Duration, stdin string, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	full := append([]string{name}, args...)
 	if x.cfg.NetNS != "" {
@@ -94,8 +109,12 @@ func (x *Exec) ofTarget(bridge string) string {
 }
 
 func (x *Exec) ofctl(ctx context.Context, stdin string, cmd, bridge string, args ...string) (string, error) {
+	return x.ofctlFor(ctx, x.cfg.Timeout, stdin, cmd, bridge, args...)
+}
+
+func (x *Exec) ofctlFor(ctx context.Context, timeout time.Duration, stdin string, cmd, bridge string, args ...string) (string, error) {
 	a := append([]string{"-O", "OpenFlow14", "--no-names", cmd, x.ofTarget(bridge)}, args...)
-	return x.run(ctx, stdin, "ovs-ofctl", a...)
+	return x.runFor(ctx, timeout, stdin, "ovs-ofctl", a...)
 }
 
 // EnsureBridge implements Switch.
@@ -240,7 +259,7 @@ func (x *Exec) ApplyFlows(ctx context.Context, bridge string, add, del []Flow) e
 	if len(add) == 0 && len(del) == 0 {
 		return nil
 	}
-	if _, err := x.ofctl(ctx, formatBundle(add, del), "bundle", bridge, "-"); err != nil {
+	if _, err := x.ofctlFor(ctx, x.flowTimeout(len(add)+len(del)), formatBundle(add, del), "bundle", bridge, "-"); err != nil {
 		return fmt.Errorf("apply %d added and %d deleted flows on %s: %w", len(add), len(del), bridge, err)
 	}
 	return nil
@@ -251,7 +270,7 @@ func (x *Exec) AddFlows(ctx context.Context, bridge string, flows []Flow) error 
 	if len(flows) == 0 {
 		return nil
 	}
-	if _, err := x.ofctl(ctx, formatFlows(flows), "add-flows", bridge, "-"); err != nil {
+	if _, err := x.ofctlFor(ctx, x.flowTimeout(len(flows)), formatFlows(flows), "add-flows", bridge, "-"); err != nil {
 		return fmt.Errorf("add %d flows to %s: %w", len(flows), bridge, err)
 	}
 	return nil
@@ -283,7 +302,7 @@ func (x *Exec) ReplaceFlows(ctx context.Context, bridge string, cookie uint64, f
 		f.Cookie = cookie
 		want = append(want, f)
 	}
-	if _, err := x.ofctl(ctx, formatFlows(want), "replace-flows", bridge, "-"); err != nil {
+	if _, err := x.ofctlFor(ctx, x.flowTimeout(len(want)), formatFlows(want), "replace-flows", bridge, "-"); err != nil {
 		return fmt.Errorf("replace flows with cookie %#x on %s (%d flows): %w", cookie, bridge, len(flows), err)
 	}
 	return nil
@@ -291,7 +310,9 @@ func (x *Exec) ReplaceFlows(ctx context.Context, bridge string, cookie uint64, f
 
 // DumpFlows implements Switch.
 func (x *Exec) DumpFlows(ctx context.Context, bridge string) ([]Flow, error) {
-	out, err := x.ofctl(ctx, "", "dump-flows", bridge, "--no-stats", "--no-names")
+	// The bridge holds about as many flows as its last replace wrote; the timeout is sized for
+	// a large table.
+	out, err := x.ofctlFor(ctx, x.flowTimeout(8*flowsPerTimeout), "", "dump-flows", bridge, "--no-stats", "--no-names")
 	if err != nil {
 		return nil, fmt.Errorf("dump flows of %s: %w", bridge, err)
 	}

@@ -37,6 +37,9 @@ type ControlPlane struct {
 	Kubeconfig string
 	// Ctx is cancelled when the test ends; every goroutine the harness starts stops with it.
 	Ctx context.Context
+	// EtcdURL and StoragePrefix say where the apiserver keeps its objects (benchmarks load bulk
+	// data straight into etcd: <StoragePrefix>/<group>/<resource>/<name> for custom resources).
+	EtcdURL, StoragePrefix string
 }
 
 type options struct {
@@ -68,7 +71,9 @@ func Start(tb testing.TB, opts ...Option) *ControlPlane {
 
 	cfg := rest.CopyConfig(server.ClientConfig)
 	cfg.QPS, cfg.Burst = 1000, 2000
-	return newControlPlane(tb, ctx, cfg, o)
+	cp := newControlPlane(tb, ctx, cfg, o)
+	cp.EtcdURL, cp.StoragePrefix = storage.Transport.ServerList[0], storage.Prefix
+	return cp
 }
 
 // prepare parses the options and makes the test's context, a storage config under a prefix of
@@ -156,8 +161,15 @@ func (cp *ControlPlane) InstallCRDs(tb testing.TB) {
 // with what, formatted with args, and the last error cond returned.
 func Eventually(tb testing.TB, timeout time.Duration, cond func() (bool, error), what string, args ...any) {
 	tb.Helper()
+	EventuallyEvery(tb, 50*time.Millisecond, timeout, cond, what, args...)
+}
+
+// EventuallyEvery is Eventually polling every interval (for conditions that are costly to
+// check, such as listing many objects).
+func EventuallyEvery(tb testing.TB, interval, timeout time.Duration, cond func() (bool, error), what string, args ...any) {
+	tb.Helper()
 	var last error
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(context.Background(), interval, timeout, true, func(context.Context) (bool, error) {
 		ok, err := cond()
 		last = err
 		return ok, nil

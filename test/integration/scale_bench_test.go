@@ -20,7 +20,7 @@ type scaleConfig struct {
 	// bounded by this machine's memory (BENCH_SCALE_TODAY_SIM_NODES, 10).
 	todaySimNodes int
 	// todayMesh is how many nodes have a tunnel endpoint while the per-claim netd runs: its
-	// full mesh adds one OVSDB port per node, one ovs-vsctl call each (BENCH_SCALE_TODAY_MESH, 500).
+	// full mesh adds one OVSDB port per node, one ovs-vsctl call each (BENCH_SCALE_TODAY_MESH, 200).
 	todayMesh int
 	rate      float64       // location changes per second (BENCH_SCALE_RATE, 100)
 	duration  time.Duration // of the change load (BENCH_SCALE_SECONDS, 60)
@@ -47,7 +47,7 @@ func scaleConfigFromEnv(tb testing.TB) scaleConfig {
 	c := scaleConfig{
 		nodes: num("BENCH_SCALE_NODES", 5000), claims: num("BENCH_SCALE_CLAIMS", 150000), pools: num("BENCH_SCALE_POOLS", 4),
 		simNodes: num("BENCH_SCALE_SIM_NODES", 200), todaySimNodes: num("BENCH_SCALE_TODAY_SIM_NODES", 10),
-		todayMesh: num("BENCH_SCALE_TODAY_MESH", 500),
+		todayMesh: num("BENCH_SCALE_TODAY_MESH", 200),
 		rate:      float64(num("BENCH_SCALE_RATE", 100)), duration: time.Duration(num("BENCH_SCALE_SECONDS", 60)) * time.Second,
 		schedPods: num("BENCH_SCALE_SCHED_PODS", 500), allocs: num("BENCH_SCALE_ALLOCS", 500),
 		lowClaims: num("BENCH_SCALE_LOW_CLAIMS", 1000),
@@ -83,14 +83,21 @@ func TestScaleBench(t *testing.T) {
 	start := time.Now()
 	cp := harness.Start(t)
 	env := newScaleEnv(t, cp, cfg)
-	env.createNodes()
-	env.createPools()
-	env.loadClaims(cfg.lowClaims)
-	low := env.measureIPAM(fmt.Sprintf("claims=%d", cfg.lowClaims))
-	env.loadClaims(cfg.claims)
-	high := env.measureIPAM(fmt.Sprintf("claims=%d", cfg.claims))
-	env.runDesign(todayDesign(cfg))
-	env.runDesign(sliceDesign(cfg))
+	var low, high ipamFigures
+	env.phase("load nodes and pools", func() { env.createNodes(); env.createPools() })
+	env.phase("load low claims", func() { env.loadClaims(cfg.lowClaims) })
+	env.phase("ipam at low claims", func() { low = env.measureIPAM(fmt.Sprintf("claims=%d", cfg.lowClaims)) })
+	env.phase("load all claims", func() { env.loadClaims(cfg.claims) })
+	env.phase("ipam at all claims", func() { high = env.measureIPAM(fmt.Sprintf("claims=%d", cfg.claims)) })
+	env.phase("per-claim design", func() { env.runDesign(todayDesign(cfg)) })
+	env.phase("slice design", func() { env.runDesign(sliceDesign(cfg)) })
 	env.report(low, high)
 	fmt.Printf("scale total %s\n", time.Since(start).Round(time.Second))
+}
+
+// phase runs one step of the benchmark and prints how long it took (where a run's time goes).
+func (e *scaleEnv) phase(name string, fn func()) {
+	start := time.Now()
+	fn()
+	fmt.Printf("scale phase %q took %s\n", name, time.Since(start).Round(100*time.Millisecond))
 }

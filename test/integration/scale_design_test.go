@@ -55,6 +55,8 @@ type designFigures struct {
 	joinPortChanges              int
 	coldSync                     time.Duration
 	firstReady                   time.Duration
+	// failed says why the design's netd did not start ("" when it ran).
+	failed string
 }
 
 // runDesign runs one design's phase: the real netd and the simulated nodes follow the
@@ -77,7 +79,15 @@ func (e *scaleEnv) runDesign(d *scaleDesign) {
 	}
 	f.claims = len(e.claims)
 	h.start(d.netd)
-	f.firstReady = h.waitReady(5 * time.Minute)
+	var err error
+	if f.firstReady, err = h.ready(5 * time.Minute); err != nil {
+		// The other design's figures still count: this one's are reported as failed.
+		f.failed = err.Error()
+		e.logf("scale %s netd failed to start, the design's phase is skipped: %v", d.name, err)
+		h.stop()
+		e.setAddresses(0, d.mesh, false)
+		return
+	}
 	e.logf("scale %s netd ready after %.1fs (%d claims, %d nodes meshed), %d flows", d.name, f.firstReady.Seconds(), f.claims, d.mesh, h.flowCount())
 
 	tr := newLocTracker(d.simNodes)
@@ -113,6 +123,9 @@ func (e *scaleEnv) runDesign(d *scaleDesign) {
 	f.simP99, f.netdP99 = benchstat.Percentile(simLat, 99), benchstat.Percentile(netdLat, 99)
 	e.logf("scale %s changes=%d (%.0f/s for %s, %d refused) sim-nodes %s missing=%d; real netd %s missing=%d",
 		d.name, writes, e.cfg.rate, e.cfg.duration, errs, benchstat.Millis(simLat), f.simMissing, benchstat.Millis(netdLat), f.netdMissing)
+	if e.ipControllerPID > 0 {
+		e.logf("scale %s ip-controller: %s", d.name, e.ipControllerSliceMetrics())
+	}
 	byRole := cpuByRole(e.tb, prof.Bytes())
 	perK := float64(writes) / 1000
 	f.apiserverCPUPer1kPerNode = byRole[""].Seconds() / perK / float64(max(d.simNodes, 1))
@@ -193,6 +206,9 @@ func (e *scaleEnv) churn(d *scaleDesign, tr *locTracker) (writes, refused int) {
 	}
 	e.mu.Unlock()
 	target := func() int { return 1 + rng.IntN(d.mesh-1) }
+	// created: claims the change load created, deletable once their create has succeeded.
+	var createdMu sync.Mutex
+	var created []*scaleClaim
 	n := int(e.cfg.rate * e.cfg.duration.Seconds())
 	var wg sync.WaitGroup
 	var bad atomic.Int64
@@ -217,23 +233,33 @@ func (e *scaleEnv) churn(d *scaleDesign, tr *locTracker) (writes, refused int) {
 					_, err := e.ecloud.IPClaims().Patch(ctx, c.name, types.MergePatchType, []byte(`{"status":{"node":"`+name+`"}}`), metav1.PatchOptions{})
 					return err
 				}
-			case 1: // a pod starts: its claim is created bound
+			case 1: // a pod starts: its claim is created bound (and may end once it exists)
 				e.mu.Lock()
 				c := e.newClaimLocked(rng.IntN(e.cfg.pools), target(), false)
 				e.claims = append(e.claims, c)
 				e.mu.Unlock()
-				deletable = append(deletable, c)
 				w = tr.write(c.ip, e.nodes[c.node].name, true)
+				obj := e.claimObject(c)
 				op = func() error {
-					_, err := e.ecloud.IPClaims().Create(ctx, e.claimObject(c), metav1.CreateOptions{})
+					_, err := e.ecloud.IPClaims().Create(ctx, obj, metav1.CreateOptions{})
+					if err == nil {
+						createdMu.Lock()
+						created = append(created, c)
+						createdMu.Unlock()
+					}
 					return err
 				}
 			default: // a pod ends: its claim goes
+				createdMu.Lock()
+				deletable, created = append(deletable, created...), created[:0]
+				createdMu.Unlock()
 				k := rng.IntN(len(deletable))
 				c := deletable[k]
 				deletable[k] = deletable[len(deletable)-1]
 				deletable = deletable[:len(deletable)-1]
+				e.mu.Lock()
 				c.node = -1
+				e.mu.Unlock()
 				w = tr.write(c.ip, "", true)
 				op = func() error { return e.ecloud.IPClaims().Delete(ctx, c.name, metav1.DeleteOptions{}) }
 			}
@@ -369,7 +395,7 @@ func (e *scaleEnv) coldSync(d *scaleDesign) time.Duration {
 	start := time.Now()
 	h.start(d.netd)
 	h.waitReady(5 * time.Minute)
-	harness.Eventually(e.tb, 5*time.Minute, func() (bool, error) { return h.flowCount() >= want, nil }, "%d flows after restart", want)
+	harness.EventuallyEvery(e.tb, 200*time.Millisecond, 5*time.Minute, func() (bool, error) { return h.flowCount() >= want, nil }, "%d flows after restart", want)
 	took := time.Since(start)
 	e.logf("scale %s cold sync: restarted netd to %d flows and ready in %.1fs", d.name, want, took.Seconds())
 	return took

@@ -110,7 +110,7 @@ func (e *scaleEnv) waitSlices() {
 	want := len(e.claims)
 	e.mu.Unlock()
 	var slices, located int
-	harness.Eventually(e.tb, 10*time.Minute, func() (bool, error) {
+	harness.EventuallyEvery(e.tb, time.Second, 10*time.Minute, func() (bool, error) {
 		slices, located = 0, 0
 		cont := ""
 		for {

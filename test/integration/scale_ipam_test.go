@@ -7,6 +7,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 	"k8s.io/utils/ptr"
 
@@ -21,7 +22,9 @@ import (
 // kube-scheduler with the IPPool plugin, started once and measured at several claim counts.
 type scaleIPAM struct {
 	alloc *ipam.Allocator
-	round int
+	// claims is the allocator's claim informer.
+	claims cache.SharedIndexInformer
+	round  int
 }
 
 // ipamFigures is one measurement of the IPAM and the scheduler.
@@ -39,13 +42,21 @@ type ipamFigures struct {
 // scheduler (IPPool reserves each pod's IP and writes its claim before binding) and deletes them.
 func (e *scaleEnv) measureIPAM(label string) ipamFigures {
 	if e.ipam == nil {
-		e.ipam = &scaleIPAM{alloc: ipamAllocator(e.tb, e.cp)}
+		e.ipam = &scaleIPAM{}
+		e.ipam.alloc = ipamAllocator(e.tb, e.cp, func(c *ipam.Config) { e.ipam.claims = c.ClaimsInformer })
 		e.cp.StartScheduler(e.tb, harness.SchedulerConfig(ippoolScheduler, ippoolBinds), app.WithPlugin(ippool.Name, ippool.New))
 	}
 	e.ipam.round++
 	f := ipamFigures{label: label, claims: len(e.claims)}
 	// Wait until the allocator's view holds every claim written so far.
-	harness.Eventually(e.tb, 5*time.Minute, func() (bool, error) { return e.ipamCaughtUp(), nil }, "allocator caught up")
+	start := time.Now()
+	var held int
+	harness.EventuallyEvery(e.tb, 500*time.Millisecond, 5*time.Minute, func() (bool, error) {
+		var ok bool
+		ok, held = e.ipamCaughtUp()
+		return ok, nil
+	}, "the allocator's claim informer holding all %d claims", len(e.claims))
+	e.logf("scale ipam %-14s the allocator's claim informer holds all %d claims (%.1fs after the load)", label, held, time.Since(start).Seconds())
 
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -65,7 +76,7 @@ func (e *scaleEnv) measureIPAM(label string) ipamFigures {
 	e.parallel(len(claims), 16, func(i int) error { return e.ipam.alloc.Release(e.cp.Ctx, claims[i], "bench") })
 	f.allocP99, f.allocN = benchstat.Percentile(lat, 99), len(lat)
 
-	start := time.Now()
+	start = time.Now()
 	e.parallel(e.cfg.schedPods, 16, func(i int) error {
 		p := ipPoolPod("scale-sched", fmt.Sprintf("s%d-%d", e.ipam.round, i), e.pools[1%len(e.pools)].Name)
 		_, err := e.kube.CoreV1().Pods("scale-sched").Create(e.cp.Ctx, p, metav1.CreateOptions{})
@@ -91,23 +102,23 @@ func (e *scaleEnv) measureIPAM(label string) ipamFigures {
 	return f
 }
 
-// ipamCaughtUp reports whether the allocator's pool scale-0 counts every claim the benchmark
-// wrote in it.
-func (e *scaleEnv) ipamCaughtUp() bool {
+// ipamCaughtUp reports whether the allocator's claim informer holds every claim the benchmark
+// wrote, and says how many it holds of them.
+func (e *scaleEnv) ipamCaughtUp() (bool, int) {
 	e.mu.Lock()
-	n := 0
-	for _, c := range e.claims {
-		if c.pool == 0 {
-			n++
-		}
+	names := make([]string, len(e.claims))
+	for i, c := range e.claims {
+		names[i] = c.name
 	}
 	e.mu.Unlock()
-	pool := e.pools[0]
-	r, err := ipam.ParseRanges(&pool.Spec)
-	if err != nil {
-		return false
+	store := e.ipam.claims.GetStore()
+	held := 0
+	for _, n := range names {
+		if _, ok, _ := store.GetByKey(n); ok {
+			held++
+		}
 	}
-	return e.ipam.alloc.Free(pool.Name) <= r.Size()-int64(n)
+	return held == len(names), held
 }
 
 // cleanSchedRound deletes the round's pods and their claims.

@@ -3,6 +3,7 @@ package integration
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -14,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
@@ -49,6 +52,8 @@ type scaleEnv struct {
 	host *scaleHost
 	// ipControllerPID is the ip-controller process, once started.
 	ipControllerPID int
+	// ipControllerMetrics is the address of its /metrics.
+	ipControllerMetrics string
 	// figures collected on the way, printed by report.
 	lines   []string
 	designs []*designFigures
@@ -239,9 +244,11 @@ func (e *scaleEnv) claimObject(c *scaleClaim) *v1alpha1.IPClaim {
 }
 
 // loadClaims brings the claims the apiserver holds up to total, round-robin over pools and nodes,
-// every fifth sticky, all Bound (status in the same write: IPClaim has no status subresource),
-// with 48 concurrent creates through the apiserver. It prints the rate and the process's RSS
-// (etcd, apiserver and the benchmark).
+// every fifth sticky, all Bound (status in the same write: IPClaim has no status subresource).
+// The first BENCH_SCALE_LOW_CLAIMS go through the apiserver (48 concurrent creates); the rest are
+// written straight into etcd as the apiserver stores them (putClaims) and reach its watch cache,
+// and so every informer, through its etcd watch. It prints the rate, when the apiserver served
+// them all, and the process's RSS (etcd, apiserver and the benchmark).
 func (e *scaleEnv) loadClaims(total int) {
 	e.mu.Lock()
 	have := len(e.claims)
@@ -253,32 +260,99 @@ func (e *scaleEnv) loadClaims(total int) {
 	e.mu.Unlock()
 	start := time.Now()
 	how := "48 concurrent creates through the apiserver"
-	e.parallel(len(batch), 48, func(i int) error {
-		if _, err := e.ecloud.IPClaims().Create(e.cp.Ctx, e.claimObject(batch[i]), metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("create claim %s: %w", batch[i].name, err)
-		}
-		return nil
-	})
+	var rev int64 // the etcd revision that holds every claim (0: the apiserver's own writes)
+	if have < e.cfg.lowClaims {
+		e.parallel(len(batch), 48, func(i int) error {
+			if _, err := e.ecloud.IPClaims().Create(e.cp.Ctx, e.claimObject(batch[i]), metav1.CreateOptions{}); err != nil {
+				return fmt.Errorf("create claim %s: %w", batch[i].name, err)
+			}
+			return nil
+		})
+	} else {
+		how = fmt.Sprintf("straight into etcd, one transaction per claim, %d in flight", etcdWriters)
+		rev = e.putClaims(batch)
+	}
 	d := time.Since(start)
 	e.mu.Lock()
 	e.claims = append(e.claims, batch...)
 	e.mu.Unlock()
-	// The apiserver has them all once a list served from its cache counts them.
-	harness.Eventually(e.tb, 10*time.Minute, func() (bool, error) {
-		l, err := e.ecloud.IPClaims().List(e.cp.Ctx, metav1.ListOptions{Limit: 1})
-		if err != nil {
-			return false, err
+	// The apiserver serves them all once a list from its watch cache (what an informer starts
+	// from) counts them; the informers' own counts are checked before they are used.
+	harness.EventuallyEvery(e.tb, time.Second, 10*time.Minute, func() (bool, error) {
+		n, err := e.countClaimsFromCache(rev)
+		if apierrors.IsTimeout(err) || apierrors.IsResourceExpired(err) || apierrors.IsTooManyRequests(err) {
+			return false, err // the watch cache has not reached rev yet
 		}
-		if l.RemainingItemCount == nil {
-			return true, nil // no count offered: the informers' waits below cover it
+		if err == nil && n > total {
+			err = fmt.Errorf("apiserver lists %d claims, more than the %d written", n, total)
 		}
-		return len(l.Items)+int(*l.RemainingItemCount) >= total, nil
-	}, "apiserver serving %d claims", total)
+		return n == total, err
+	}, "apiserver watch cache serving %d claims", total)
 	seen := time.Since(start)
 	runtime.GC()
 	e.logf("scale load claims %d->%d in %.1fs (%.0f/s, %s), all served by the apiserver after %.1fs; test process (etcd+apiserver+bench) RSS %.0f MiB",
 		have, total, d.Seconds(), float64(len(batch))/max(d.Seconds(), 1e-3), how, seen.Seconds(), rssMiB(os.Getpid()))
 }
+
+// countClaimsFromCache counts the claims the apiserver lists from its watch cache (as it
+// answers an informer's first list) once that has reached etcd revision rev (0: any).
+func (e *scaleEnv) countClaimsFromCache(rev int64) (int, error) {
+	o := metav1.ListOptions{ResourceVersion: "0"}
+	if rev > 0 {
+		o = metav1.ListOptions{ResourceVersion: strconv.FormatInt(rev, 10), ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan}
+	}
+	l, err := e.ecloud.IPClaims().List(e.cp.Ctx, o)
+	if err != nil {
+		return 0, fmt.Errorf("list claims at resourceVersion %s: %w", o.ResourceVersion, err)
+	}
+	return len(l.Items), nil
+}
+
+// putClaims writes claims into etcd as the apiserver stores a custom resource: JSON of the
+// storage version with apiVersion and kind, under <storage prefix>/<group>/<plural>/<name>
+// (cluster-scoped), with the metadata the apiserver's create would have set (uid,
+// creationTimestamp, generation 1) and no resourceVersion (the apiserver reads it from etcd's
+// revision). Each claim is a transaction of its own (created only if absent, as the
+// apiserver's create), so each gets a revision of its own: the apiserver's watch cache takes
+// one etcd event per revision, and a list it serves while it is halfway through several events
+// of one revision says that revision, so a watch from there misses the rest of them (with 128
+// claims per transaction, an informer started during the load stayed hundreds of claims short).
+// Many transactions are in flight at once; etcd batches them into few disk commits.
+// It returns the highest revision written.
+func (e *scaleEnv) putClaims(batch []*scaleClaim) int64 {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{e.cp.EtcdURL}, DialTimeout: 10 * time.Second})
+	if err != nil {
+		e.tb.Fatalf("etcd client: %v", err)
+	}
+	defer cli.Close()
+	prefix := e.cp.StoragePrefix + "/" + v1alpha1.SchemeGroupVersion.Group + "/ipclaims/"
+	var rev atomic.Int64
+	e.parallel(len(batch), etcdWriters, func(i int) error {
+		c := batch[i]
+		obj := e.claimObject(c)
+		obj.APIVersion, obj.Kind = v1alpha1.SchemeGroupVersion.String(), "IPClaim"
+		obj.UID, obj.CreationTimestamp, obj.Generation = uuid.NewUUID(), metav1.Now(), 1
+		b, err := json.Marshal(obj)
+		if err != nil {
+			return fmt.Errorf("encode claim %s: %w", c.name, err)
+		}
+		key := prefix + c.name
+		r, err := cli.Txn(e.cp.Ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", 0)).Then(clientv3.OpPut(key, string(b))).Commit()
+		if err != nil {
+			return fmt.Errorf("etcd put of claim %s: %w", c.name, err)
+		}
+		if !r.Succeeded {
+			return fmt.Errorf("etcd put of claim %s: it exists already", c.name)
+		}
+		for cur := rev.Load(); r.Header.Revision > cur && !rev.CompareAndSwap(cur, r.Header.Revision); cur = rev.Load() {
+		}
+		return nil
+	})
+	return rev.Load()
+}
+
+// etcdWriters is how many claim transactions putClaims keeps in flight.
+const etcdWriters = 64
 
 // rssMiB is a process's resident set (VmRSS) in MiB, 0 if unknown.
 func rssMiB(pid int) float64 { return procStatusMiB(pid, "VmRSS:") }

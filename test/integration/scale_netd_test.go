@@ -162,22 +162,34 @@ func (h *scaleHost) stop() {
 
 // waitReady waits until netd's /readyz answers 200 (informers synced, first reconcile done).
 func (h *scaleHost) waitReady(timeout time.Duration) time.Duration {
+	d, err := h.ready(timeout)
+	if err != nil {
+		h.e.tb.Fatal(err)
+	}
+	return d
+}
+
+// ready is waitReady that returns an error when netd exits or is not ready in time.
+func (h *scaleHost) ready(timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
 	c := &http.Client{Timeout: 2 * time.Second}
-	harness.Eventually(h.e.tb, timeout, func() (bool, error) {
+	for time.Since(start) < timeout {
 		select {
 		case err := <-h.exited:
-			h.e.tb.Fatalf("netd exited: %v; log tail:\n%s", err, tail(h.log, 30))
+			h.cmd = nil
+			return 0, fmt.Errorf("netd on %s exited: %v; log tail:\n%s", h.nodeName(), err, tail(h.log, 5))
 		default:
 		}
 		resp, err := c.Get("http://" + h.metrics + "/readyz")
-		if err != nil {
-			return false, err
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Since(start), nil
+			}
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	}, "netd on %s ready (log %s)", h.nodeName(), h.log)
-	return time.Since(start)
+		time.Sleep(50 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("netd on %s not ready after %s (log %s)", h.nodeName(), timeout, h.log)
 }
 
 func tail(path string, n int) string {

@@ -2,9 +2,15 @@ package integration
 
 import (
 	"fmt"
+	"io"
+	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -23,8 +29,9 @@ func (e *scaleEnv) startIPController() int {
 		tb.Fatal(err)
 	}
 	defer logf.Close()
+	e.ipControllerMetrics = freeLoopbackAddr(tb)
 	cmd := exec.Command(e.cfg.ipController, "--kubeconfig="+e.cp.Kubeconfig, "--leader-elect=false",
-		"--bind-address=127.0.0.1:0", "--gc-interval=1h")
+		"--bind-address="+e.ipControllerMetrics, "--gc-interval=1h")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -65,6 +72,10 @@ func (e *scaleEnv) report(low, high ipamFigures) {
 	var head *designFigures
 	for _, f := range e.designs {
 		suffix := "_" + strings.ReplaceAll(f.name, "-", "_")
+		if f.failed != "" {
+			r("scale_netd_failed%s=1 claims=%d meshed_nodes=%d", suffix, f.claims, f.mesh)
+			continue
+		}
 		r("scale_propagation_p99_ms%s=%.0f n=%d missing=%d", suffix, ms(f.netdP99), f.netdN, f.netdMissing)
 		r("scale_sim_propagation_p99_ms%s=%.0f n=%d missing=%d sim_nodes=%d", suffix, ms(f.simP99), f.simN, f.simMissing, f.simNodes)
 		r("scale_netd_rss_mib%s=%.0f peak=%.0f claims=%d", suffix, f.netdRSS, f.netdHWM, f.claims)
@@ -94,4 +105,70 @@ func (e *scaleEnv) report(low, high ipamFigures) {
 	r("scale_objects_watched_per_node=%d goal<=10000", head.heldPerNode)
 	r("scale_node_join_port_txns=%d goal=0", head.joinPortChanges)
 	r("scale_cold_sync_s=%.1f goal<=30", head.coldSync.Seconds())
+}
+
+// ipControllerMetrics is what the ip-controller's /metrics says about its location slices:
+// the writes by operation and result, and the p50/p99 (bucket upper bounds) of its
+// propagation (claim change seen to slice written), of the slice queue's wait and of a sync.
+func (e *scaleEnv) ipControllerSliceMetrics() string {
+	resp, err := http.Get("http://" + e.ipControllerMetrics + "/metrics")
+	if err != nil {
+		return fmt.Sprintf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Sprintf("metrics: %v", err)
+	}
+	text := string(body)
+	var writes []string
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "ecloud_ipam_location_slice_writes_total{") {
+			f := strings.Fields(line)
+			writes = append(writes, strings.TrimPrefix(f[0], "ecloud_ipam_location_slice_writes_total")+"="+f[1])
+		}
+	}
+	q := func(family, selector string) string {
+		return fmt.Sprintf("p50 %s p99 %s", histogramQuantile(text, family, selector, 0.5), histogramQuantile(text, family, selector, 0.99))
+	}
+	return fmt.Sprintf("slice writes %s; propagation %s; queue wait %s; sync %s; API PUT %s; client rate limiter %s",
+		strings.Join(writes, " "), q("ecloud_ipam_location_propagation_seconds", ""),
+		q("workqueue_queue_duration_seconds", `name="iplocation-slices"`), q("workqueue_work_duration_seconds", `name="iplocation-slices"`),
+		q("rest_client_request_duration_seconds", `verb="PUT"`), q("rest_client_rate_limiter_duration_seconds", ""))
+}
+
+var bucketRE = regexp.MustCompile(`^(\w+)_bucket\{(.*)\} (\S+)$`)
+
+// histogramQuantile is the upper bound of the bucket that holds quantile q of a histogram in
+// Prometheus text (the series whose labels contain selector).
+func histogramQuantile(text, family, selector string, q float64) string {
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	for _, line := range strings.Split(text, "\n") {
+		m := bucketRE.FindStringSubmatch(line)
+		if m == nil || m[1] != family || !strings.Contains(m[2], selector) {
+			continue
+		}
+		le := regexp.MustCompile(`le="([^"]+)"`).FindStringSubmatch(m[2])
+		if le == nil {
+			continue
+		}
+		bound, _ := strconv.ParseFloat(le[1], 64)
+		if le[1] == "+Inf" {
+			bound = math.Inf(1)
+		}
+		n, _ := strconv.ParseFloat(m[3], 64)
+		bs = append(bs, bucket{bound, n})
+	}
+	if len(bs) == 0 || bs[len(bs)-1].n == 0 {
+		return "-"
+	}
+	sort.Slice(bs, func(i, j int) bool { return bs[i].le < bs[j].le })
+	total := bs[len(bs)-1].n
+	for _, b := range bs {
+		if b.n >= q*total {
+			return fmt.Sprintf("<=%gs", b.le)
+		}
+	}
+	return "-"
 }

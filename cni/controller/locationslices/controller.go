@@ -7,6 +7,7 @@ package locationslices
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -55,6 +57,8 @@ type Controller struct {
 	slices cache.SharedIndexInformer
 	queue  worker.Queue
 	now    func() time.Time
+	// tracker holds the slices as the controller's own writes left them.
+	tracker *tracker
 
 	mu      sync.Mutex
 	pending map[string]time.Time // node → the first change not yet written
@@ -71,7 +75,7 @@ func New(c *client.Clientset, claims, pools, nodes, slices cache.SharedIndexInfo
 	}
 	registerMetrics()
 	ctl := &Controller{cfg: cfg, client: c.IPLocationSlices(), claims: claims, pools: pools, nodes: nodes, slices: slices,
-		queue: worker.NewQueue(Name), now: time.Now, pending: map[string]time.Time{}}
+		queue: worker.NewQueue(Name), now: time.Now, pending: map[string]time.Time{}, tracker: newTracker()}
 	if err := claims.AddIndexers(cache.Indexers{indexBoundNode: boundNode}); err != nil {
 		return nil, fmt.Errorf("%s: claim index: %w", Name, err)
 	}
@@ -105,10 +109,12 @@ func New(c *client.Clientset, claims, pools, nodes, slices cache.SharedIndexInfo
 				}
 			},
 		}},
-		// Slices changed by anyone else (or deleted) are put back.
+		// Slices changed by anyone else (or deleted) are put back; the echoes of the
+		// controller's own writes are not work.
 		{slices, cache.ResourceEventHandlerFuncs{
-			AddFunc: ctl.sliceChanged, DeleteFunc: ctl.sliceChanged,
-			UpdateFunc: func(_, cur any) { ctl.sliceChanged(cur) },
+			AddFunc:    func(obj any) { ctl.sliceChanged(obj, false) },
+			UpdateFunc: func(_, cur any) { ctl.sliceChanged(cur, false) },
+			DeleteFunc: func(obj any) { ctl.sliceChanged(obj, true) },
 		}},
 	}
 	for _, h := range handlers {
@@ -195,8 +201,8 @@ func (c *Controller) poolChanged(obj any) {
 	}
 }
 
-func (c *Controller) sliceChanged(obj any) {
-	if s, ok := unwrap(obj).(*v1alpha1.IPLocationSlice); ok {
+func (c *Controller) sliceChanged(obj any, gone bool) {
+	if s, ok := unwrap(obj).(*v1alpha1.IPLocationSlice); ok && !c.tracker.observed(s, gone) {
 		c.queue.AddAfter(s.Spec.Node, c.cfg.BatchDelay)
 	}
 }
@@ -219,7 +225,13 @@ func (c *Controller) sync(ctx context.Context, node string) error {
 	since, changed := c.pending[node]
 	delete(c.pending, node)
 	c.mu.Unlock()
+	// A write that found the slice changed (the tracker then holds a fresh read of it) is
+	// planned again at once, not after the queue's backoff.
 	err := c.syncNode(ctx, node)
+	for attempt := 1; errors.Is(err, errStale) && attempt < staleRetries; attempt++ {
+		klog.FromContext(ctx).V(4).Info("Slice changed under a write, planning again", "node", node, "err", err)
+		err = c.syncNode(ctx, node)
+	}
 	if err != nil && changed {
 		c.mu.Lock()
 		if t, ok := c.pending[node]; !ok || since.Before(t) {
@@ -234,14 +246,15 @@ func (c *Controller) sync(ctx context.Context, node string) error {
 }
 
 func (c *Controller) syncNode(ctx context.Context, name string) error {
-	var current []*v1alpha1.IPLocationSlice
+	var cached []*v1alpha1.IPLocationSlice
 	objs, err := c.slices.GetIndexer().ByIndex(indexSliceNode, name)
 	if err != nil {
 		return err
 	}
 	for _, o := range objs {
-		current = append(current, o.(*v1alpha1.IPLocationSlice))
+		cached = append(cached, o.(*v1alpha1.IPLocationSlice))
 	}
+	current := c.tracker.current(name, cached)
 	var node *corev1.Node
 	if o, ok, _ := c.nodes.GetStore().GetByKey(name); ok {
 		node = o.(*corev1.Node)
@@ -275,20 +288,28 @@ func (c *Controller) syncNode(ctx context.Context, name string) error {
 		spec.WriteTime = &wt
 		if p.current == nil {
 			s := &v1alpha1.IPLocationSlice{ObjectMeta: metav1.ObjectMeta{Name: p.name, OwnerReferences: owner}, Spec: spec}
-			_, err := c.client.Create(ctx, s, metav1.CreateOptions{})
+			created, err := c.client.Create(ctx, s, metav1.CreateOptions{})
 			countWrite("create", err)
+			if apierrors.IsAlreadyExists(err) {
+				return c.refresh(ctx, name, p.name, "", fmt.Errorf("create IPLocationSlice %s of node %s: %w", p.name, name, err))
+			}
 			if err != nil {
 				return fmt.Errorf("create IPLocationSlice %s of node %s: %w", p.name, name, err)
 			}
+			c.tracker.wrote(created)
 			continue
 		}
 		u := p.current.DeepCopy()
 		u.Spec, u.OwnerReferences = spec, owner
-		_, err := c.client.Update(ctx, u, metav1.UpdateOptions{})
+		updated, err := c.client.Update(ctx, u, metav1.UpdateOptions{})
 		countWrite("update", err)
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			return c.refresh(ctx, name, p.name, p.current.UID, fmt.Errorf("update IPLocationSlice %s of node %s: %w", p.name, name, err))
+		}
 		if err != nil {
 			return fmt.Errorf("update IPLocationSlice %s of node %s: %w", p.name, name, err)
 		}
+		c.tracker.wrote(updated)
 	}
 	for _, s := range drop {
 		if err := c.delete(ctx, s); err != nil {
@@ -304,10 +325,45 @@ func (c *Controller) delete(ctx context.Context, s *v1alpha1.IPLocationSlice) er
 		err = nil
 	}
 	countWrite("delete", err)
+	if apierrors.IsConflict(err) {
+		return c.refresh(ctx, s.Spec.Node, s.Name, s.UID, fmt.Errorf("delete IPLocationSlice %s of node %s: %w", s.Name, s.Spec.Node, err))
+	}
 	if err != nil {
 		return fmt.Errorf("delete IPLocationSlice %s of node %s: %w", s.Name, s.Spec.Node, err)
 	}
+	c.tracker.deletedSlice(s.Spec.Node, s.Name, s.UID)
 	return nil
+}
+
+// errStale marks a write refused because the slice had changed (or gone, or appeared) since
+// the copy it was planned from: the tracker holds a fresh read, so planning again is the retry.
+var errStale = errors.New("slice changed since it was read")
+
+// staleRetries is how many times one sync plans a node again after stale writes before the
+// node goes back to the queue with backoff.
+const staleRetries = 4
+
+// refresh reads slice name of node after a stale write (cause) and keeps the read in the
+// tracker; gone (the UID of the copy written from) is recorded as deleted if the slice no
+// longer exists. It returns cause marked with errStale, or the read's error.
+func (c *Controller) refresh(ctx context.Context, node, name string, gone types.UID, cause error) error {
+	c.tracker.forget(node, name)
+	s, err := c.client.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		if gone != "" {
+			c.tracker.deletedSlice(node, name, gone)
+		}
+	case err != nil:
+		return fmt.Errorf("%w; read of IPLocationSlice %s after it: %w", cause, name, err)
+	case s.Spec.Node != node:
+		// A slice of another node under this node's name: planned again, the update conflicts
+		// and the error is reported through the backoff.
+		return fmt.Errorf("%w; IPLocationSlice %s belongs to node %q", cause, name, s.Spec.Node)
+	default:
+		c.tracker.wrote(s)
+	}
+	return fmt.Errorf("%w: %w", errStale, cause)
 }
 
 // desired is every IP bound on node with its pool and VLAN; claims of unknown pools are left out.

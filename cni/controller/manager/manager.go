@@ -29,6 +29,9 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/component-base/metrics/legacyregistry"
+	// The work queues and the API client report their metrics (workqueue_*, rest_client_*).
+	_ "k8s.io/component-base/metrics/prometheus/restclient"
+	_ "k8s.io/component-base/metrics/prometheus/workqueue"
 	"k8s.io/klog/v2"
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
@@ -173,7 +176,7 @@ func runControllers(ctx context.Context, kube kubernetes.Interface, ec *client.C
 	factory.Start(ctx.Done())
 	start(func() { status.Run(ctx, o.Workers) })
 	start(func() { rel.Run(ctx, o.Workers) })
-	start(func() { locs.Run(ctx, o.Workers) })
+	start(func() { locs.Run(ctx, o.LocationWorkers) })
 	start(func() { collector.Run(ctx) })
 	<-ctx.Done()
 	wg.Wait()

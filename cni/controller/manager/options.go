@@ -37,6 +37,9 @@ type Options struct {
 	// LocationBatchDelay is how long a node's location changes are collected before its
 	// IPLocationSlices are written.
 	LocationBatchDelay time.Duration
+	// LocationWorkers write IPLocationSlices, one node each at a time: a write waits on the
+	// apiserver, so the slice writes of many nodes overlap.
+	LocationWorkers int
 }
 
 // NewOptions returns the defaults.
@@ -56,6 +59,7 @@ func NewOptions() *Options {
 		GCInterval:         time.Minute,
 		GCGrace:            5 * time.Minute,
 		LocationBatchDelay: 100 * time.Millisecond,
+		LocationWorkers:    16,
 	}
 }
 
@@ -75,6 +79,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Workers, "workers", o.Workers, "Workers per controller queue.")
 	fs.DurationVar(&o.ReservationWindow, "reservation-window", o.ReservationWindow, "A Reserved claim younger than this is never released or collected.")
 	fs.DurationVar(&o.GCInterval, "gc-interval", o.GCInterval, "Time between scans for leaked ephemeral claims.")
+	fs.IntVar(&o.LocationWorkers, "location-workers", o.LocationWorkers, "Workers writing IPLocationSlices (one node each at a time).")
 	fs.DurationVar(&o.LocationBatchDelay, "location-batch-delay", o.LocationBatchDelay, "How long a node's IP location changes are collected before its IPLocationSlices are written (one write per node per batch).")
 	fs.DurationVar(&o.GCGrace, "gc-grace", o.GCGrace, "Least time between the first sighting of a leaked claim and its release.")
 }
@@ -89,6 +94,9 @@ func (o *Options) Validate() field.ErrorList {
 	}
 	if o.Workers < 1 {
 		errs = append(errs, field.Invalid(field.NewPath("workers"), o.Workers, "must be at least 1"))
+	}
+	if o.LocationWorkers < 1 {
+		errs = append(errs, field.Invalid(field.NewPath("locationWorkers"), o.LocationWorkers, "must be at least 1"))
 	}
 	if o.KubeAPIQPS <= 0 {
 		errs = append(errs, field.Invalid(field.NewPath("kubeAPIQPS"), o.KubeAPIQPS, "must be positive"))

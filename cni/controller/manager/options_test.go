@@ -21,6 +21,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"renew deadline past lease", func(o *Options) { o.RenewDeadline = o.LeaseDuration }, "leaderElection.renewDeadline"},
 		{"zero QPS", func(o *Options) { o.KubeAPIQPS = 0 }, "kubeAPIQPS"},
 		{"zero burst", func(o *Options) { o.KubeAPIBurst = 0 }, "kubeAPIBurst"},
+		{"no location workers", func(o *Options) { o.LocationWorkers = 0 }, "locationWorkers"},
 		{"zero location batch delay", func(o *Options) { o.LocationBatchDelay = 0 }, "locationBatchDelay"},
 		{"location batch delay of a minute", func(o *Options) { o.LocationBatchDelay = time.Minute }, "locationBatchDelay"},
 		{"zero reservation window", func(o *Options) { o.ReservationWindow = 0 }, "reservationWindow"},
