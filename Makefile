@@ -45,10 +45,7 @@ FUZZ_TARGETS := ./cni/netd:FuzzServeRequest ./cni/ipam:FuzzParseIntent ./cni/ipa
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME (default 15s) each: netd socket requests, IPAM annotations, pool ranges, CNI args and config
-	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
-		echo "fuzz: $$name in $$pkg for $(FUZZTIME)"; \
-		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
-	done
+	@GO=$(GO) FUZZTIME=$(FUZZTIME) hack/fuzz.sh $(FUZZ_TARGETS)
 
 .PHONY: generate
 generate: $(BIN)/controller-gen ## regenerate deepcopy code and CRD manifests from cni/api
