@@ -4,7 +4,7 @@
 #   ecloud/pause:dev      the pod sandbox (containerd's sandbox_image must name it exactly)
 #   ecloud/workload:dev   the test workload (test/e2e/images/workload)
 #   ecloud/<component>:dev for each ecloud binary already in bin/ (make build): ecloud-scheduler,
-#                         controller, ip-controller, node-agent, and netd (which also carries
+#                         controller, ip-controller (with location-relay), node-agent, and netd (which also carries
 #                         ecloud-cni, which it copies to the host's /opt/cni/bin, and the build
 #                         host's ovs-vsctl, ovs-ofctl and ovs-appctl with their shared libraries:
 #                         netd drives the node's Open vSwitch through them)
@@ -49,9 +49,11 @@ image() {
 
 image pause "$BIN/images/pause=/pause"
 image workload "$BIN/images/workload=/workload"
-for c in ecloud-scheduler controller ip-controller node-agent; do
+for c in ecloud-scheduler controller node-agent; do
   [ -x "$BIN/$c" ] && image "$c" "$BIN/$c=/usr/local/bin/$c"
 done
+# The location relay ships in the ip-controller's image (one image less to pull on every node).
+[ -x "$BIN/ip-controller" ] && image ip-controller "$BIN/ip-controller=/usr/local/bin/ip-controller" "$BIN/location-relay=/usr/local/bin/location-relay"
 # with_libs BINARY...: SOURCE=/DEST pairs for each binary (into /usr/bin) and every shared library
 # it loads, at the same path (the dynamic loader included).
 with_libs() {

@@ -16,6 +16,7 @@ var binaries = map[string]string{
 	"/usr/local/bin/ecloud-scheduler": "../scheduler-plugins/cmd/ecloud-scheduler",
 	"/usr/local/bin/controller":       "../scheduler-plugins/cmd/controller",
 	"/usr/local/bin/ip-controller":    "../cni/cmd/ip-controller",
+	"/usr/local/bin/location-relay":   "../cni/cmd/location-relay",
 	"/usr/local/bin/netd":             "../cni/cmd/netd",
 	"/usr/local/bin/ecloud-ovs":       "../cni/cmd/ecloud-ovs",
 	"/usr/local/bin/node-agent":       "../node-agent/cmd/node-agent",

@@ -115,8 +115,8 @@ func TestInstallObjects(t *testing.T) {
 					}
 				}
 			}
-			if workloads != 5 {
-				t.Errorf("%s has %d Deployments/DaemonSets, want 5 (ecloud-scheduler, controller, ip-controller, netd, node-agent)", dir, workloads)
+			if workloads != 6 {
+				t.Errorf("%s has %d Deployments/DaemonSets, want 6 (ecloud-scheduler, controller, ip-controller, location-relay, netd, node-agent)", dir, workloads)
 			}
 		})
 	}

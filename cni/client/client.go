@@ -10,6 +10,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/gentype"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
 )
@@ -84,4 +85,20 @@ func (c *Clientset) IPLocationSlices() *IPLocationSliceClient {
 		"iplocationslices", c.rest, ParameterCodec, "",
 		func() *v1alpha1.IPLocationSlice { return &v1alpha1.IPLocationSlice{} },
 		func() *v1alpha1.IPLocationSliceList { return &v1alpha1.IPLocationSliceList{} })
+}
+
+// RESTConfig is the apiserver configuration of kubeconfig, or the in-cluster one when it is empty.
+func RESTConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("in-cluster config (pass --kubeconfig outside a cluster): %w", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+	}
+	return cfg, nil
 }

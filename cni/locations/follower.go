@@ -70,6 +70,8 @@ type Options struct {
 // Follower keeps the table of IP locations from the IPLocationSlices. Lookups are safe for
 // concurrent use with the updates Run applies.
 type Follower struct {
+	// run fills the table until ctx ends: a reflector over lw, or a relay's stream.
+	run  func(ctx context.Context)
 	lw   cache.ListerWatcher
 	opts Options
 
@@ -111,28 +113,62 @@ type nodeRef struct {
 
 // New makes a follower of every IPLocationSlice through c.
 func New(c *client.Clientset, opts Options) *Follower {
+	return NewFromListerWatcher(SliceListerWatcher(c), opts)
+}
+
+// SliceListerWatcher lists and watches every IPLocationSlice through c.
+func SliceListerWatcher(c *client.Clientset) cache.ListerWatcher {
 	s := c.IPLocationSlices()
-	return NewFromListerWatcher(&cache.ListWatch{
+	return &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return s.List(ctx, o)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			return s.Watch(ctx, o)
 		},
-	}, opts)
+	}
 }
 
 // NewFromListerWatcher makes a follower of the IPLocationSlices lw lists and watches.
 func NewFromListerWatcher(lw cache.ListerWatcher, opts Options) *Follower {
-	return &Follower{lw: lw, opts: opts, table: map[netip.Addr]loc{}, extra: map[netip.Addr][]loc{},
+	f := newFollower(opts)
+	f.lw = lw
+	f.run = f.reflect
+	return f
+}
+
+func newFollower(opts Options) *Follower {
+	return &Follower{opts: opts, table: map[netip.Addr]loc{}, extra: map[netip.Addr][]loc{},
 		byName: map[string]uint32{}, nodes: map[string]*nodeRef{}}
 }
 
-// Run lists and watches the slices until ctx ends.
-func (f *Follower) Run(ctx context.Context) {
+// Run follows the slices until ctx ends.
+func (f *Follower) Run(ctx context.Context) { f.run(ctx) }
+
+// reflect lists and watches the slices through the apiserver.
+func (f *Follower) reflect(ctx context.Context) {
 	logger := klog.FromContext(ctx).WithName(Name)
 	r := cache.NewReflectorWithOptions(f.lw, &v1alpha1.IPLocationSlice{}, store{f}, cache.ReflectorOptions{Name: Name, Logger: &logger})
 	r.RunWithContext(ctx)
+}
+
+// set replaces the slice called name by st (nil: deletes it) and tells OnChange.
+func (f *Follower) set(name string, st *sliceState) { f.notify(f.apply(name, st)) }
+
+// dropExcept deletes every slice not in keep (after a complete list) and marks the table synced.
+func (f *Follower) dropExcept(keep map[string]bool) {
+	f.mu.RLock()
+	var gone []string
+	for name := range f.byName {
+		if !keep[name] {
+			gone = append(gone, name)
+		}
+	}
+	f.mu.RUnlock()
+	for _, name := range gone {
+		f.set(name, nil)
+	}
+	f.synced.Store(true)
 }
 
 // HasSynced reports whether the first complete list has been applied.
@@ -399,7 +435,7 @@ func (s store) Update(obj any) error {
 		return err
 	}
 	st := parse(sl)
-	s.f.notify(s.f.apply(sl.Name, &st))
+	s.f.set(sl.Name, &st)
 	return nil
 }
 
@@ -408,7 +444,7 @@ func (s store) Delete(obj any) error {
 	if err != nil {
 		return err
 	}
-	s.f.notify(s.f.apply(sl.Name, nil))
+	s.f.set(sl.Name, nil)
 	return nil
 }
 
@@ -422,20 +458,9 @@ func (s store) Replace(list []any, _ string) error {
 		}
 		seen[sl.Name] = true
 		st := parse(sl)
-		s.f.notify(s.f.apply(sl.Name, &st))
+		s.f.set(sl.Name, &st)
 	}
-	s.f.mu.RLock()
-	var gone []string
-	for name := range s.f.byName {
-		if !seen[name] {
-			gone = append(gone, name)
-		}
-	}
-	s.f.mu.RUnlock()
-	for _, name := range gone {
-		s.f.notify(s.f.apply(name, nil))
-	}
-	s.f.synced.Store(true)
+	s.f.dropExcept(seen)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,7 +38,7 @@ func TestAntiSpoofingAgainstRealOVS(t *testing.T) {
 	flows := BuildFlows(FlowState{GatewayOFPort: ofport["ecnigw"], GatewayMAC: gwMAC,
 		Pools: []PoolNet{{Name: "a", CIDR: netip.MustParsePrefix("10.61.0.0/24"), VLAN: 100}, {Name: "x", CIDR: netip.MustParsePrefix("10.62.0.0/24"), VLAN: 200}},
 		Local: []LocalIP{{IP: a, VLAN: 100, OFPort: ofport["ecnia"]}, {IP: b, VLAN: 100, OFPort: ofport["ecnib"]}, {IP: x, VLAN: 200, OFPort: ofport["ecnix"]}}})
-	if err := sw.ReplaceFlows(ctx, br, Cookie, flows); err != nil {
+	if err := sw.ReplaceFlows(ctx, br, Cookie, len(flows), slices.Values(flows)); err != nil {
 		t.Fatal(err)
 	}
 	from := "in_port=" + strconv.Itoa(ofport["ecnia"]) + ","

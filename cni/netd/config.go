@@ -6,8 +6,10 @@
 package netd
 
 import (
+	"net/url"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -67,7 +69,30 @@ type Config struct {
 	CNIVersion string
 	// ResyncPeriod is how often the datapath is reconciled without a trigger.
 	ResyncPeriod time.Duration
+	// Locations says where netd learns which node holds each IP: from location relays, or
+	// (neither set) from the IPLocationSlices through the apiserver.
+	Locations LocationSource
 }
+
+// LocationSource is where netd follows the IPs' locations.
+type LocationSource struct {
+	// RelayService is the namespace/name of the location relays' Service: netd connects to its
+	// ready endpoints (from its EndpointSlices), port RelayPortName.
+	RelayService string
+	// Relays are relays' base URLs (http://host:port), for clusters without the Service.
+	Relays []string
+	// TokenFile holds the token netd shows the relay (a projected ServiceAccount token for the
+	// relay's audience).
+	TokenFile string
+	// CAFile, when set, makes netd reach the relays over HTTPS and verify them with this CA.
+	CAFile string
+}
+
+// RelayPortName is the name of the relay Service's port netd connects to.
+const RelayPortName = "stream"
+
+// Relayed reports whether netd follows location relays rather than the apiserver.
+func (l LocationSource) Relayed() bool { return l.RelayService != "" || len(l.Relays) > 0 }
 
 // Default fills unset fields.
 func (c *Config) Default() {
@@ -138,8 +163,28 @@ func (c *Config) Validate() field.ErrorList {
 	if c.ResyncPeriod < time.Second {
 		errs = append(errs, field.Invalid(p.Child("resyncPeriod"), c.ResyncPeriod.String(), "must be at least 1s"))
 	}
+	errs = append(errs, c.Locations.validate(p.Child("locations"))...)
 	return errs
 }
 
 // supportedConfVersions are the cniVersions netd writes into its conflist.
 var supportedConfVersions = []string{"1.1.0", "1.0.0"}
+
+func (l LocationSource) validate(p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if l.RelayService != "" && len(l.Relays) > 0 {
+		errs = append(errs, field.Invalid(p.Child("relays"), strings.Join(l.Relays, ","), "set --location-relay-service or --location-relays, not both"))
+	}
+	if ns, name, ok := strings.Cut(l.RelayService, "/"); l.RelayService != "" && (!ok || ns == "" || name == "" || strings.Contains(name, "/")) {
+		errs = append(errs, field.Invalid(p.Child("relayService"), l.RelayService, "must be namespace/name"))
+	}
+	for i, r := range l.Relays {
+		if u, err := url.Parse(r); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, field.Invalid(p.Child("relays").Index(i), r, "must be an http:// or https:// URL with a host"))
+		}
+	}
+	if l.Relayed() && l.TokenFile == "" {
+		errs = append(errs, field.Required(p.Child("tokenFile"), "location relays need a token (--location-relay-token-file)"))
+	}
+	return errs
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -28,6 +29,14 @@ import (
 	"github.com/ecloud-io/ecloud/cni/nodeapi"
 	"github.com/ecloud-io/ecloud/cni/ovs"
 )
+
+// locationTable is where other nodes' IPs live: the follower's table (a fake in tests).
+type locationTable interface {
+	Lookup(ip netip.Addr) (locations.Location, bool)
+	Range(fn func(ip netip.Addr, l locations.Location) bool)
+	Nodes() []locations.NodeEndpoint
+	Len() int
+}
 
 // Deps are the daemon's collaborators.
 type Deps struct {
@@ -63,8 +72,9 @@ type Daemon struct {
 	nodes     cache.Store // this node only
 	pools     cache.Store
 	claims    cache.Indexer // this node's claims only
-	// locs is where the other nodes' IPs live (the IPLocationSlices).
-	locs *locations.Follower
+	// follower follows the IPLocationSlices; locs is its table, where the other nodes' IPs live.
+	follower *locations.Follower
+	locs     locationTable
 
 	syncer *syncer
 	ports  *portBatcher
@@ -74,11 +84,23 @@ type Daemon struct {
 	// blocked is the error CNI requests get while the node cannot have a datapath.
 	blocked atomic.Pointer[nodeapi.Error]
 
-	// Owned by the syncer goroutine: what the last sync programmed, when flows were last
-	// replaced as a whole, and what the last full sync saw of OVS.
-	flowCache    map[string]ovs.Flow
+	// Owned by the syncer goroutine: what the last sync programmed (the flows other than
+	// remote IPs', the remote IPs' hops, the local IPs; nil: unknown, the next sync replaces
+	// every flow), when flows were last replaced as a whole, and what the last full sync saw
+	// of OVS.
+	restFlows    map[string]ovs.Flow
+	peerFlows    map[string]ovs.Flow
+	remote       *remoteFlows
+	localFlows   map[netip.Addr]bool
 	lastFullSync time.Time
 	view         *datapathView
+
+	// dirty are the IPs whose location changed since the last flow sync took them (dirtyAll:
+	// too many, every IP is to be looked at), nodesChanged whether the set of nodes changed.
+	dirtyMu      sync.Mutex
+	dirty        map[netip.Addr]struct{}
+	dirtyAll     bool
+	nodesChanged bool
 
 	attachMu       sync.Mutex
 	attachingPorts map[string]int
@@ -153,7 +175,10 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 		d.alloc = NewIPAMAllocator(alloc, NewClaimAllocator(deps.Kube, deps.Ecloud, d.claims, d.pools, podInf.GetStore()), d.nodes)
 	}
 	d.syncer = newSyncer(d.syncDatapath)
-	d.locs = locations.New(deps.Ecloud, locations.Options{OnChange: d.locationChanged})
+	if d.follower, err = newLocationFollower(cfg, deps.Kube, deps.Ecloud, locations.Options{OnChange: d.locationChanged}); err != nil {
+		return nil, err
+	}
+	d.locs = d.follower
 	d.ports = newPortBatcher(func(ctx context.Context, add []ovs.Port, del []string) error {
 		return d.sw.UpdatePorts(ctx, cfg.Bridge, add, del)
 	})
@@ -189,7 +214,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, inf := range d.informers {
 		go inf.Run(ctx.Done())
 	}
-	go d.locs.Run(ctx)
+	go d.follower.Run(ctx)
 	ln, err := d.listen()
 	if err != nil {
 		return err
@@ -204,7 +229,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		_ = os.Remove(d.cfg.Socket)
 	}()
 
-	for _, synced := range append(informersSynced(d.informers), d.locs.HasSynced) {
+	for _, synced := range append(informersSynced(d.informers), d.follower.HasSynced) {
 		if !cache.WaitForCacheSync(ctx.Done(), synced) {
 			return fmt.Errorf("netd on %s: informers did not sync: %w", d.cfg.NodeName, ctx.Err())
 		}
@@ -284,12 +309,15 @@ func informersSynced(infs []cache.SharedIndexInformer) []cache.InformerSynced {
 	return out
 }
 
-// locationChanged asks for a flow sync when another node's IPs or the set of nodes changed.
+// locationChanged marks the IPs whose location changed and asks for a flow sync when IPs or
+// the set of nodes changed. This node's slices count too: an IP that moved here loses its
+// remote flow.
 func (d *Daemon) locationChanged(c locations.Change) {
 	if !c.Written.IsZero() {
 		locationDelay.Observe(c.Seen.Sub(c.Written).Seconds())
 	}
-	if c.Node != d.cfg.NodeName && (len(c.IPs) > 0 || c.Nodes) {
+	if len(c.IPs) > 0 || c.Nodes {
+		d.markChanged(c.IPs, c.Nodes)
 		d.syncer.request(false)
 	}
 }

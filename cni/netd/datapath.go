@@ -16,7 +16,6 @@ import (
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
 	"github.com/ecloud-io/ecloud/cni/ipam"
-	"github.com/ecloud-io/ecloud/cni/locations"
 	"github.com/ecloud-io/ecloud/cni/ovs"
 )
 
@@ -118,7 +117,7 @@ func (d *Daemon) syncDatapath(ctx context.Context, full bool) (err error) {
 	if kind == "full" {
 		return d.fullSync(ctx)
 	}
-	if err := d.programFlows(ctx, BuildFlows(d.flowState(*d.view))); err != nil {
+	if err := d.programFlows(ctx, d.flowState(*d.view), false); err != nil {
 		d.view = nil // the next sync starts over from OVS
 		return err
 	}
@@ -133,7 +132,7 @@ func (d *Daemon) fullSync(ctx context.Context) error {
 		return err
 	}
 	st := d.flowState(view)
-	if err := d.programFlows(ctx, BuildFlows(st)); err != nil {
+	if err := d.programFlows(ctx, st, true); err != nil {
 		return err
 	}
 	d.view = &view
@@ -256,8 +255,9 @@ func podLocal(p ovs.Port) (LocalIP, bool) {
 }
 
 // flowState is what the flows are computed from: the view of the last full sync, the pod
-// ports it listed plus those attached since, the pools from their informer and the other nodes'
-// IPs and tunnel endpoints from the location follower.
+// ports it listed plus those attached since and the pools from their informer. Peers and
+// Remote are left empty: programFlows takes the other nodes' endpoints and IPs from the
+// location table itself.
 func (d *Daemon) flowState(view datapathView) FlowState {
 	st := FlowState{GatewayOFPort: view.gatewayOFPort, GatewayMAC: d.gwMAC, TunnelOFPort: view.tunnelOFPort, Local: d.localIPs()}
 	var all []*v1alpha1.IPPool
@@ -273,19 +273,18 @@ func (d *Daemon) flowState(view datapathView) FlowState {
 		st.Pools = append(st.Pools, PoolNet{Name: pool.Name, CIDR: pfx, VLAN: int(pool.Spec.VLAN)})
 	}
 	sortPools(st.Pools)
+	return st
+}
+
+// peers are the other nodes' tunnel endpoints.
+func (d *Daemon) peers() []netip.Addr {
+	var out []netip.Addr
 	for _, n := range d.locs.Nodes() {
 		if n.Node != d.cfg.NodeName {
-			st.Peers = append(st.Peers, n.TunnelIP)
+			out = append(out, n.TunnelIP)
 		}
 	}
-	st.Remote = make([]RemoteIP, 0, d.locs.Len())
-	d.locs.Range(func(ip netip.Addr, l locations.Location) bool {
-		if l.Node != d.cfg.NodeName {
-			st.Remote = append(st.Remote, RemoteIP{IP: ip, VLAN: l.VLAN, TunnelIP: l.TunnelIP})
-		}
-		return true
-	})
-	return st
+	return out
 }
 
 // syncRoutes routes every pool's CIDR into the gateway port, so the host reaches pods, and
@@ -333,33 +332,116 @@ func (d *Daemon) deleteHostLink(name string) error {
 	return nil
 }
 
-// programFlows makes the bridge's flows the desired ones. A full reconcile (dump, diff,
-// replace; stale flows from before a restart go) runs first and then every resync period;
-// in between, only the difference to what netd last programmed is sent, in one atomic bundle.
-func (d *Daemon) programFlows(ctx context.Context, desired []ovs.Flow) error {
-	want := make(map[string]ovs.Flow, len(desired))
-	for _, f := range desired {
-		want[f.Key()] = f
+// programFlows makes the bridge's flows those of st (whose Peers and Remote are left empty:
+// the other nodes' endpoints and IPs come from the location table). A full reconcile (dump,
+// diff, replace; stale flows from before a restart go) runs first, after an error and then
+// every resync period; in between, only the difference to what netd last programmed is sent,
+// in one atomic bundle. The flows of pools, the gateway and local pods are built and diffed
+// whole; the flows of peers (one per node) only when the set of nodes changed; a remote IP's
+// flow is rendered only when it changes: a light sync (full false) looks at the IPs whose
+// location changed since the last sync and those that became or stopped being local, a full
+// one at the whole location table.
+func (d *Daemon) programFlows(ctx context.Context, st FlowState, full bool) error {
+	local := make(map[netip.Addr]bool, len(st.Local))
+	for _, l := range st.Local {
+		local[l.IP] = true
 	}
-	if d.flowCache == nil || time.Since(d.lastFullSync) >= d.cfg.ResyncPeriod {
+	want := indexFlows(BuildFlows(st))
+	tunnelOFPort := st.TunnelOFPort
+	// Marks are taken before the table is read (takeChanged).
+	marked := d.takeChanged()
+	changed := marked.ips
+	replace := d.remote == nil || d.restFlows == nil || time.Since(d.lastFullSync) >= d.cfg.ResyncPeriod
+	peers := d.peerFlows
+	if replace || full || marked.nodes || peers == nil {
+		peers = indexFlows(peerFlows(d.peers(), tunnelOFPort))
+	}
+	if replace {
 		defer d.observePhase("sync", "replace_flows", "", time.Now())
-		if err := d.sw.ReplaceFlows(ctx, d.cfg.Bridge, Cookie, desired); err != nil {
-			d.flowCache = nil
+		d.remote, d.restFlows, d.peerFlows = nil, nil, nil
+		hops := d.allHops(local, tunnelOFPort)
+		all := func(yield func(ovs.Flow) bool) {
+			for _, fs := range []map[string]ovs.Flow{want, peers} {
+				for _, f := range fs {
+					if !yield(f) {
+						return
+					}
+				}
+			}
+			for ip, h := range hops {
+				if !yield(h.flow(ip, tunnelOFPort)) {
+					return
+				}
+			}
+		}
+		if err := d.sw.ReplaceFlows(ctx, d.cfg.Bridge, Cookie, len(want)+len(peers)+len(hops), all); err != nil {
 			return err
 		}
-		d.flowCache, d.lastFullSync = want, time.Now()
+		d.remote, d.restFlows, d.peerFlows, d.localFlows, d.lastFullSync = &remoteFlows{tunnelOFPort: tunnelOFPort, hops: hops}, want, peers, local, time.Now()
 		return nil
 	}
-	add, del := diffFlows(d.flowCache, want)
+	add, del := diffFlows(d.restFlows, want)
+	if a, dl := diffFlows(d.peerFlows, peers); len(a)+len(dl) > 0 {
+		add, del = append(add, a...), append(del, dl...)
+	}
+	var hops map[netip.Addr]remoteHop
+	var next []remoteChange
+	if full || marked.all || d.remote.tunnelOFPort != tunnelOFPort {
+		hops = d.allHops(local, tunnelOFPort)
+		a, dl := diffAll(d.remote, hops, tunnelOFPort)
+		add, del = append(add, a...), append(del, dl...)
+	} else {
+		// An IP that became local loses its remote flow, one that stopped being local may get
+		// it back.
+		for ip := range d.localFlows {
+			if !local[ip] {
+				changed = addIP(changed, ip)
+			}
+		}
+		for ip := range local {
+			if !d.localFlows[ip] {
+				changed = addIP(changed, ip)
+			}
+		}
+		a, dl, n := d.diffChanged(d.remote, changed, local)
+		add, del, next = append(add, a...), append(del, dl...), n
+	}
 	if len(add)+len(del) > 0 {
 		defer d.observePhase("sync", "apply_flows", "", time.Now())
 	}
 	if err := d.sw.ApplyFlows(ctx, d.cfg.Bridge, add, del); err != nil {
-		d.flowCache = nil // unknown state: the next sync does a full reconcile
+		d.remote, d.restFlows, d.peerFlows = nil, nil, nil // unknown state: the next sync does a full reconcile
 		return err
 	}
-	d.flowCache = want
+	if hops != nil {
+		d.remote = &remoteFlows{tunnelOFPort: tunnelOFPort, hops: hops}
+	}
+	for _, c := range next {
+		if c.ok {
+			d.remote.hops[c.ip] = c.hop
+		} else {
+			delete(d.remote.hops, c.ip)
+		}
+	}
+	d.restFlows, d.peerFlows, d.localFlows = want, peers, local
 	return nil
+}
+
+// indexFlows indexes flows by Key.
+func indexFlows(flows []ovs.Flow) map[string]ovs.Flow {
+	m := make(map[string]ovs.Flow, len(flows))
+	for _, f := range flows {
+		m[f.Key()] = f
+	}
+	return m
+}
+
+func addIP(set map[netip.Addr]struct{}, ip netip.Addr) map[netip.Addr]struct{} {
+	if set == nil {
+		set = map[netip.Addr]struct{}{}
+	}
+	set[ip] = struct{}{}
+	return set
 }
 
 // diffFlows lists the flows to add (new, or with changed actions) and to delete.

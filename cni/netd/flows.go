@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 
 	"github.com/ecloud-io/ecloud/cni/nodeapi"
 	"github.com/ecloud-io/ecloud/cni/ovs"
@@ -104,16 +105,7 @@ func BuildFlows(s FlowState) []ovs.Flow {
 		add(tableClassify, 200, fmt.Sprintf("in_port=%d,ip", s.GatewayOFPort), setNet(gatewayNet, fromHost)+fmt.Sprintf(",resubmit(,%d)", tableForward))
 		add(tableClassify, 200, fmt.Sprintf("in_port=%d,arp", s.GatewayOFPort), setNet(gatewayNet, fromHost)+fmt.Sprintf(",resubmit(,%d)", tableARP))
 	}
-	if s.TunnelOFPort > 0 {
-		seen := map[netip.Addr]bool{}
-		for _, peer := range s.Peers {
-			if peer.Is4() && !seen[peer] {
-				seen[peer] = true
-				add(tableClassify, 200, fmt.Sprintf("in_port=%d,ip,tun_src=%s", s.TunnelOFPort, peer),
-					fmt.Sprintf("move:NXM_NX_TUN_ID[0..12]->NXM_NX_REG0[0..12],load:%d->NXM_NX_REG1[],resubmit(,%d)", fromTunnel, tableForward))
-			}
-		}
-	}
+	fl = append(fl, peerFlows(s.Peers, s.TunnelOFPort)...)
 	add(tableClassify, 0, "", "drop")
 
 	// ARP responder: the reply's MAC is 0a:58 followed by the asked IPv4 address.
@@ -139,11 +131,9 @@ func BuildFlows(s FlowState) []ovs.Flow {
 		add(tableForward, 200, fmt.Sprintf("ip,reg0=%d,nw_dst=%s", l.VLAN, l.IP), fmt.Sprintf("mod_dl_dst:%s,output:%d", macOf(l.IP), l.OFPort))
 	}
 	for _, r := range s.Remote {
-		if local[r.IP] || s.TunnelOFPort <= 0 || !r.TunnelIP.Is4() {
-			continue // the port on this host wins over a location that has not caught up yet
+		if tunnelled(r.TunnelIP, local[r.IP], s.TunnelOFPort) {
+			fl = append(fl, remoteFlow(r.IP, r.VLAN, r.TunnelIP, s.TunnelOFPort))
 		}
-		add(tableForward, 200, fmt.Sprintf("ip,reg0=%d,%s,nw_dst=%s", r.VLAN, notFromTunnel, r.IP),
-			fmt.Sprintf("set_field:%s->tun_dst,set_field:%d->tun_id,output:%d", r.TunnelIP, r.VLAN, s.TunnelOFPort))
 	}
 	seen = map[string]bool{}
 	for _, p := range s.Pools {
@@ -158,6 +148,41 @@ func BuildFlows(s FlowState) []ovs.Flow {
 	}
 	add(tableForward, 0, "", "drop")
 	return fl
+}
+
+// peerFlows admit packets from the tunnel port only from the other nodes' endpoints (IPv4),
+// with the VLAN the key carries.
+func peerFlows(peers []netip.Addr, tunnelOFPort int) []ovs.Flow {
+	if tunnelOFPort <= 0 {
+		return nil
+	}
+	fl := make([]ovs.Flow, 0, len(peers))
+	seen := make(map[netip.Addr]bool, len(peers))
+	match := "in_port=" + strconv.Itoa(tunnelOFPort) + ",ip,tun_src="
+	actions := fmt.Sprintf("move:NXM_NX_TUN_ID[0..12]->NXM_NX_REG0[0..12],load:%d->NXM_NX_REG1[],resubmit(,%d)", fromTunnel, tableForward)
+	for _, peer := range peers {
+		if peer.Is4() && !seen[peer] {
+			seen[peer] = true
+			fl = append(fl, ovs.Flow{Cookie: Cookie, Table: tableClassify, Priority: 200, Match: match + peer.String(), Actions: actions})
+		}
+	}
+	return fl
+}
+
+// tunnelled reports whether a remote IP whose node has tunnel endpoint tunnel gets a flow: not
+// when the IP is also on a port of this host (the port wins over a location that has not
+// caught up yet), nor without a tunnel port or an IPv4 endpoint.
+func tunnelled(tunnel netip.Addr, local bool, tunnelOFPort int) bool {
+	return !local && tunnelOFPort > 0 && tunnel.Is4()
+}
+
+// remoteFlow sends packets for ip, a pod IP on another host, into the tunnel port with that
+// host's endpoint as the destination and the VLAN as the key.
+func remoteFlow(ip netip.Addr, vlan int, tunnel netip.Addr, tunnelOFPort int) ovs.Flow {
+	v := strconv.Itoa(vlan)
+	return ovs.Flow{Cookie: Cookie, Table: tableForward, Priority: 200,
+		Match:   "ip,reg0=" + v + "," + notFromTunnel + ",nw_dst=" + ip.String(),
+		Actions: "set_field:" + tunnel.String() + "->tun_dst,set_field:" + v + "->tun_id,output:" + strconv.Itoa(tunnelOFPort)}
 }
 
 // arpResponder turns an ARP request into the reply for arp_tpa with MAC 0a:58:<arp_tpa>.

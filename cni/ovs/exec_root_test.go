@@ -2,6 +2,9 @@ package ovs_test
 
 import (
 	"context"
+	"fmt"
+	"iter"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,14 +51,14 @@ func TestExecAgainstRealOVS(t *testing.T) {
 		{Table: 0, Priority: 100, Match: "ip,in_port=1", Actions: "resubmit(,20)"},
 		{Table: 20, Priority: 100, Match: "ip,nw_dst=10.1.0.5", Actions: "output:1"},
 	}
-	if err := sw.ReplaceFlows(ctx, br, mine, first); err != nil {
+	if err := sw.ReplaceFlows(ctx, br, mine, len(first), slices.Values(first)); err != nil {
 		t.Fatal(err)
 	}
 	second := []ovs.Flow{
 		{Table: 20, Priority: 100, Match: "ip,nw_dst=10.1.0.5", Actions: "output:2"},
 		{Table: 20, Priority: 100, Match: "ip,nw_dst=10.1.0.6", Actions: "output:1"},
 	}
-	if err := sw.ReplaceFlows(ctx, br, mine, second); err != nil {
+	if err := sw.ReplaceFlows(ctx, br, mine, len(second), slices.Values(second)); err != nil {
 		t.Fatal(err)
 	}
 	flows, err := sw.DumpFlows(ctx, br)
@@ -78,6 +81,33 @@ func TestExecAgainstRealOVS(t *testing.T) {
 	}
 	if len(flows) != 3 {
 		t.Errorf("after ReplaceFlows: %d flows, want 3:\n%s", len(flows), joined)
+	}
+	// A table larger than a pipe's buffer is streamed in; a flow ovs-ofctl rejects fails the
+	// replace (and leaves the bridge as it was) instead of hanging on the rest of the input.
+	many := func(bad bool) iter.Seq[ovs.Flow] {
+		return func(yield func(ovs.Flow) bool) {
+			for i := range 3000 {
+				f := ovs.Flow{Table: 20, Priority: 100, Match: fmt.Sprintf("ip,nw_dst=10.2.%d.%d", i/256, i%256), Actions: "output:1"}
+				if bad && i == 10 {
+					f.Match = "ip,nw_dst=not-an-ip"
+				}
+				if !yield(f) {
+					return
+				}
+			}
+		}
+	}
+	if err := sw.ReplaceFlows(ctx, br, mine, 3000, many(true)); err == nil || !strings.Contains(err.Error(), "not-an-ip") {
+		t.Errorf("ReplaceFlows with a bad flow: %v", err)
+	}
+	if err := sw.ReplaceFlows(ctx, br, mine, 3000, many(false)); err != nil {
+		t.Fatal(err)
+	}
+	if flows, err := sw.DumpFlows(ctx, br); err != nil || len(flows) != 3001 {
+		t.Errorf("after a replace of 3000 flows: %d flows, %v", len(flows), err)
+	}
+	if err := sw.ReplaceFlows(ctx, br, mine, len(second), slices.Values(second)); err != nil {
+		t.Fatal(err)
 	}
 	// ApplyFlows: one bundle that deletes one flow and changes another's actions.
 	if err := sw.ApplyFlows(ctx, br, []ovs.Flow{{Cookie: mine, Table: 20, Priority: 100, Match: "ip,nw_dst=10.1.0.6", Actions: "output:2"}},

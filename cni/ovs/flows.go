@@ -1,6 +1,8 @@
 package ovs
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,27 +12,41 @@ import (
 const DefaultPriority = 32768
 
 // String renders f in ovs-ofctl add-flow syntax.
-func (f Flow) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "cookie=%#x,table=%d,priority=%d", f.Cookie, f.Table, f.Priority)
+func (f Flow) String() string { return string(f.AppendTo(nil)) }
+
+// AppendTo appends f in ovs-ofctl add-flow syntax to b.
+func (f Flow) AppendTo(b []byte) []byte {
+	b = append(b, "cookie=0x"...)
+	b = strconv.AppendUint(b, f.Cookie, 16)
+	b = append(b, ",table="...)
+	b = strconv.AppendInt(b, int64(f.Table), 10)
+	b = append(b, ",priority="...)
+	b = strconv.AppendInt(b, int64(f.Priority), 10)
 	if f.Match != "" {
-		b.WriteString("," + f.Match)
+		b = append(b, ',')
+		b = append(b, f.Match...)
 	}
-	actions := f.Actions
-	if actions == "" {
-		actions = "drop"
+	b = append(b, ",actions="...)
+	if f.Actions == "" {
+		return append(b, "drop"...)
 	}
-	b.WriteString(",actions=" + actions)
-	return b.String()
+	return append(b, f.Actions...)
 }
 
 func formatFlows(flows []Flow) string {
-	var b strings.Builder
+	var b []byte
 	for _, f := range flows {
-		b.WriteString(f.String())
-		b.WriteByte('\n')
+		b = append(f.AppendTo(b), '\n')
 	}
-	return b.String()
+	return string(b)
+}
+
+// writeFlow writes f as one line in ovs-ofctl add-flows syntax, with b as scratch space; it
+// returns b for the next flow.
+func writeFlow(w *bufio.Writer, b []byte, f Flow) ([]byte, error) {
+	b = append(f.AppendTo(b[:0]), '\n')
+	_, err := w.Write(b)
+	return b, err
 }
 
 // cookieMatch is the del-flows/dump-flows match for exactly one cookie.
@@ -44,17 +60,57 @@ func cookieMatch(cookie uint64) string { return fmt.Sprintf("cookie=%#x/-1", coo
 func parseFlows(out string) ([]Flow, error) {
 	var flows []Flow
 	for _, line := range strings.Split(out, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "OFPST_") || strings.HasPrefix(line, "NXST_") {
-			continue
-		}
-		f, err := parseFlow(line)
-		if err != nil {
+		if err := eachFlow(line, func(f Flow) { flows = append(flows, f) }); err != nil {
 			return nil, err
 		}
-		flows = append(flows, f)
 	}
 	return flows, nil
+}
+
+// eachFlow parses one line of dump-flows output and passes its flow to fn; a header or empty
+// line has none.
+func eachFlow(line string, fn func(Flow)) error {
+	line = strings.TrimSpace(line)
+	if line == "" || strings.HasPrefix(line, "OFPST_") || strings.HasPrefix(line, "NXST_") {
+		return nil
+	}
+	f, err := parseFlow(line)
+	if err != nil {
+		return err
+	}
+	fn(f)
+	return nil
+}
+
+// lineCookie is the cookie of a line of dump-flows output (0 when it names none, as
+// ovs-ofctl leaves cookie 0 out), read without making a string of the line.
+func lineCookie(line []byte) (uint64, bool) {
+	line = bytes.TrimSpace(line)
+	v, ok := bytes.CutPrefix(line, []byte("cookie=0x"))
+	if !ok {
+		return 0, !bytes.HasPrefix(line, []byte("cookie="))
+	}
+	var c uint64
+	for i, ch := range v {
+		var d byte
+		switch {
+		case ch >= '0' && ch <= '9':
+			d = ch - '0'
+		case ch >= 'a' && ch <= 'f':
+			d = ch - 'a' + 10
+		case ch >= 'A' && ch <= 'F':
+			d = ch - 'A' + 10
+		case ch == ',' && i > 0:
+			return c, true
+		default:
+			return 0, false
+		}
+		if i >= 16 {
+			return 0, false
+		}
+		c = c<<4 | uint64(d)
+	}
+	return 0, false
 }
 
 func parseFlow(line string) (Flow, error) {

@@ -8,6 +8,7 @@ package ovs
 import (
 	"context"
 	"fmt"
+	"iter"
 )
 
 // Name identifies this driver in logs.
@@ -36,7 +37,9 @@ type Switch interface {
 	DeleteFlows(ctx context.Context, bridge string, cookie uint64) error
 	// ReplaceFlows makes the flows carrying cookie exactly flows: missing ones are added,
 	// changed ones modified, the rest of that cookie deleted; flows of other cookies stay.
-	ReplaceFlows(ctx context.Context, bridge string, cookie uint64, flows []Flow) error
+	// flows is read once, as it is sent (a large table need not be held as a slice); n is how
+	// many it yields, which sizes the command's timeout.
+	ReplaceFlows(ctx context.Context, bridge string, cookie uint64, n int, flows iter.Seq[Flow]) error
 	// ApplyFlows adds (or replaces the actions of) add and removes del (matched strictly on
 	// table, priority and match) in one atomic transaction.
 	ApplyFlows(ctx context.Context, bridge string, add, del []Flow) error

@@ -1,6 +1,8 @@
 package ovs
 
 import (
+	"cmp"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -81,6 +83,28 @@ func TestParseFlows(t *testing.T) {
 	}
 }
 
+func TestLineCookie(t *testing.T) {
+	for _, tt := range []struct {
+		line   string
+		cookie uint64
+		ok     bool
+	}{
+		{" cookie=0xec10d, table=20, priority=200,ip actions=drop", 0xec10d, true},
+		{"cookie=0xFFFFFFFFFFFFFFFF, table=0 actions=drop", 1<<64 - 1, true},
+		{" table=20, ip actions=output:2", 0, true}, // cookie 0 is left out
+		{" actions=drop", 0, true},
+		{"cookie=zz, table=1 actions=drop", 0, false},
+		{"cookie=0x, table=1 actions=drop", 0, false},
+		{"cookie=0x10000000000000000, table=1 actions=drop", 0, false},
+		{"cookie=17, table=1 actions=drop", 0, false},
+	} {
+		c, ok := lineCookie([]byte(tt.line))
+		if c != tt.cookie || ok != tt.ok {
+			t.Errorf("lineCookie(%q) = %#x, %v; want %#x, %v", tt.line, c, ok, tt.cookie, tt.ok)
+		}
+	}
+}
+
 func TestFlowStringRoundTrip(t *testing.T) {
 	f := Flow{Cookie: 0xec10, Table: 20, Priority: 100, Match: "ip,reg0=0x64,nw_dst=10.1.0.5", Actions: "output:3"}
 	s := f.String()
@@ -90,6 +114,16 @@ func TestFlowStringRoundTrip(t *testing.T) {
 	back, err := parseFlow(strings.Replace(s, ",actions=", " actions=", 1))
 	if err != nil || !reflect.DeepEqual(back, f) {
 		t.Errorf("round trip: %+v, %v", back, err)
+	}
+	for _, f := range []Flow{f, {Cookie: 1<<64 - 1, Table: 254, Priority: 65535, Match: "arp"}, {Table: -1, Priority: -2}} {
+		want := fmt.Sprintf("cookie=%#x,table=%d,priority=%d", f.Cookie, f.Table, f.Priority)
+		if f.Match != "" {
+			want += "," + f.Match
+		}
+		want += ",actions=" + cmp.Or(f.Actions, "drop")
+		if got := f.String(); got != want {
+			t.Errorf("String = %s, want %s", got, want)
+		}
 	}
 	if got := (Flow{}).String(); got != "cookie=0x0,table=0,priority=0,actions=drop" {
 		t.Errorf("empty flow: %s", got)

@@ -1,13 +1,17 @@
 package ovs
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"iter"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -70,6 +74,18 @@ func (x *Exec) flowTimeout(n int) time.Duration {
 }
 
 func (x *Exec) runFor(ctx context.Context, timeout time.Duration, stdin string, name string, args ...string) (string, error) {
+	var in func(*bufio.Writer) error
+	if stdin != "" {
+		in = func(w *bufio.Writer) error { _, err := w.WriteString(stdin); return err }
+	}
+	var out bytes.Buffer
+	err := x.runWith(ctx, timeout, in, func(r io.Reader) error { _, err := out.ReadFrom(r); return err }, name, args...)
+	return out.String(), err
+}
+
+// runWith runs a command whose input in writes (nil: none) and whose output out reads as it
+// comes: neither needs to be held whole in memory.
+func (x *Exec) runWith(ctx context.Context, timeout time.Duration, in func(*bufio.Writer) error, out func(io.Reader) error, name string, args ...string) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	full := append([]string{name}, args...)
@@ -77,15 +93,52 @@ func (x *Exec) runFor(ctx context.Context, timeout time.Duration, stdin string, 
 		full = append([]string{"ip", "netns", "exec", x.cfg.NetNS}, full...)
 	}
 	cmd := exec.CommandContext(ctx, full[0], full[1:]...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return &CommandError{Args: full, Err: err}
 	}
-	if err := cmd.Run(); err != nil {
-		return out.String(), &CommandError{Args: full, Stderr: errb.String(), Err: err}
+	var stdin io.WriteCloser
+	if in != nil {
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			return &CommandError{Args: full, Err: err}
+		}
 	}
-	return out.String(), nil
+	if err := cmd.Start(); err != nil {
+		return &CommandError{Args: full, Stderr: errb.String(), Err: err}
+	}
+	// The output is read while the input is written: a command may answer before it has read
+	// everything.
+	outErr := make(chan error, 1)
+	go func() {
+		err := out(stdout)
+		_, _ = io.Copy(io.Discard, stdout) // what out left, so that Wait does not cut it off
+		outErr <- err
+	}()
+	var inErr error
+	if in != nil {
+		w := bufio.NewWriterSize(stdin, 64<<10)
+		if inErr = in(w); inErr == nil {
+			inErr = w.Flush()
+		}
+		if err := stdin.Close(); inErr == nil {
+			inErr = err
+		}
+		if errors.Is(inErr, syscall.EPIPE) {
+			inErr = nil // the command did not read all of it: its exit status tells
+		}
+	}
+	readErr := <-outErr
+	if err := cmd.Wait(); err != nil {
+		return &CommandError{Args: full, Stderr: errb.String(), Err: err}
+	}
+	for _, err := range []error{inErr, readErr} {
+		if err != nil {
+			return &CommandError{Args: full, Stderr: errb.String(), Err: err}
+		}
+	}
+	return nil
 }
 
 func (x *Exec) vsctl(ctx context.Context, args ...string) (string, error) {
@@ -286,35 +339,68 @@ func (x *Exec) DeleteFlows(ctx context.Context, bridge string, cookie uint64) er
 
 // ReplaceFlows implements Switch. The flows of other cookies are fed back as dumped, and
 // ovs-ofctl replace-flows diffs semantically and changes only what differs, so traffic on
-// unchanged flows is never interrupted (reconcile, not replay).
-func (x *Exec) ReplaceFlows(ctx context.Context, bridge string, cookie uint64, flows []Flow) error {
-	have, err := x.DumpFlows(ctx, bridge)
-	if err != nil {
+// unchanged flows is never interrupted (reconcile, not replay). Neither the dump nor flows are
+// held whole: the dump keeps only other cookies' flows, and flows are written as they come.
+func (x *Exec) ReplaceFlows(ctx context.Context, bridge string, cookie uint64, n int, flows iter.Seq[Flow]) error {
+	var others []Flow
+	if err := x.dumpFlows(ctx, bridge, func(f Flow) { others = append(others, f) }, func(c uint64) bool { return c == cookie }); err != nil {
 		return err
 	}
-	want := make([]Flow, 0, len(flows)+len(have))
-	for _, f := range have {
-		if f.Cookie != cookie {
-			want = append(want, f)
+	write := func(w *bufio.Writer) (err error) {
+		var b []byte
+		for _, f := range others {
+			if b, err = writeFlow(w, b, f); err != nil {
+				return err
+			}
 		}
+		for f := range flows {
+			f.Cookie = cookie
+			if b, err = writeFlow(w, b, f); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	for _, f := range flows {
-		f.Cookie = cookie
-		want = append(want, f)
-	}
-	if _, err := x.ofctlFor(ctx, x.flowTimeout(len(want)), formatFlows(want), "replace-flows", bridge, "-"); err != nil {
-		return fmt.Errorf("replace flows with cookie %#x on %s (%d flows): %w", cookie, bridge, len(flows), err)
+	a := append([]string{"-O", "OpenFlow14", "--no-names", "replace-flows", x.ofTarget(bridge)}, "-")
+	if err := x.runWith(ctx, x.flowTimeout(n+len(others)), write, func(io.Reader) error { return nil }, "ovs-ofctl", a...); err != nil {
+		return fmt.Errorf("replace flows with cookie %#x on %s (%d flows): %w", cookie, bridge, n, err)
 	}
 	return nil
 }
 
 // DumpFlows implements Switch.
 func (x *Exec) DumpFlows(ctx context.Context, bridge string) ([]Flow, error) {
+	var flows []Flow
+	if err := x.dumpFlows(ctx, bridge, func(f Flow) { flows = append(flows, f) }, nil); err != nil {
+		return nil, err
+	}
+	return flows, nil
+}
+
+// dumpFlows passes the bridge's flows to fn as ovs-ofctl prints them, but those whose cookie
+// skip reports true (nil: none).
+func (x *Exec) dumpFlows(ctx context.Context, bridge string, fn func(Flow), skip func(uint64) bool) error {
+	read := func(r io.Reader) error {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			if skip != nil {
+				// A line whose cookie does not read is parsed, and its error reported.
+				if c, ok := lineCookie(sc.Bytes()); ok && skip(c) {
+					continue
+				}
+			}
+			if err := eachFlow(sc.Text(), fn); err != nil {
+				return err
+			}
+		}
+		return sc.Err()
+	}
 	// The bridge holds about as many flows as its last replace wrote; the timeout is sized for
 	// a large table.
-	out, err := x.ofctlFor(ctx, x.flowTimeout(8*flowsPerTimeout), "", "dump-flows", bridge, "--no-stats", "--no-names")
-	if err != nil {
-		return nil, fmt.Errorf("dump flows of %s: %w", bridge, err)
+	a := []string{"-O", "OpenFlow14", "--no-names", "dump-flows", x.ofTarget(bridge), "--no-stats", "--no-names"}
+	if err := x.runWith(ctx, x.flowTimeout(8*flowsPerTimeout), nil, read, "ovs-ofctl", a...); err != nil {
+		return fmt.Errorf("dump flows of %s: %w", bridge, err)
 	}
-	return parseFlows(out)
+	return nil
 }

@@ -30,6 +30,7 @@ import (
 //   - scheduler-leader: SIGKILL the ecloud-scheduler leader during a rolling update;
 //   - apiserver-down: the apiserver stopped for 60 s while pods talk across the datacenters;
 //   - node-death: a whole node dies, its Node is deleted, a sticky StatefulSet pod moves;
+//   - relay-stop: the location relay a netd follows hangs (SIGSTOP) while a pod starts elsewhere;
 //   - odin-outage: the Odin receiver down (ECLOUD_CHAOS_ODIN_OUTAGE, default 5m) while a node
 //     agent restarts; it runs alongside the others (its node agent lives on the first dc-a host).
 func TestFaultMatrix(t *testing.T) {
@@ -69,6 +70,7 @@ func TestFaultMatrix(t *testing.T) {
 				{"scheduler-leader", faultSchedulerLeader},
 				{"apiserver-down", faultAPIServerDown},
 				{"node-death", faultNodeDeath},
+				{"relay-stop", faultRelayStop},
 			} {
 				if run(f.name) {
 					t.Run(f.name, func(t *testing.T) { f.fn(t, c) })

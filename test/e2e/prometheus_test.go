@@ -25,7 +25,7 @@ const prometheusAddr = "10.250.0.1:9090"
 // ecloudJobs are the scrape jobs (app.kubernetes.io/name of the components) the alerting rules
 // expect, and whether the component runs on every node.
 var ecloudJobs = map[string]bool{
-	"ecloud-scheduler": false, "ecloud-controller": false, "ecloud-ip-controller": false,
+	"ecloud-scheduler": false, "ecloud-controller": false, "ecloud-ip-controller": false, "ecloud-location-relay": false,
 	"ecloud-netd": true, "ecloud-node-agent": true,
 }
 

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -133,7 +134,7 @@ func (n *Node) setup(ctx context.Context) error {
 	}
 	flows := netd.BuildFlows(st)
 	n.Flows = len(flows)
-	return n.sw.ReplaceFlows(ctx, Bridge, netd.Cookie, flows)
+	return n.sw.ReplaceFlows(ctx, Bridge, netd.Cookie, len(flows), slices.Values(flows))
 }
 
 // plumbPod makes pod i's netns and veth as netd's plugin does: MAC 0a:58:<IPv4>, the MTU, a

@@ -16,6 +16,9 @@ type scaleConfig struct {
 	claims   int // bound IPClaims spread over the nodes and pools (BENCH_SCALE_CLAIMS, 150000)
 	pools    int // pools the claims come from (BENCH_SCALE_POOLS, 4)
 	simNodes int // simulated nodes following locations the new way (BENCH_SCALE_SIM_NODES, 200)
+	// relays are the location relays the new way's nodes follow (BENCH_SCALE_RELAYS, one per 200
+	// nodes; 0: every node watches the slices through the apiserver).
+	relays int
 	// todaySimNodes simulated nodes each hold every IPClaim (per-claim watch): their number is
 	// bounded by this machine's memory (BENCH_SCALE_TODAY_SIM_NODES, 10).
 	todaySimNodes int
@@ -57,6 +60,7 @@ func scaleConfigFromEnv(tb testing.TB) scaleConfig {
 		tb.Fatalf("bench-scale: nodes >= 4, pools >= 1, claims >= low claims, today mesh >= 2 and rate > 0, got %+v", c)
 	}
 	c.todayMesh = min(c.todayMesh, c.nodes)
+	c.relays = num("BENCH_SCALE_RELAYS", (c.simNodes+1+199)/200)
 	for _, b := range []struct{ name, path string }{{"BENCH_SCALE_NETD", c.netd}, {"BENCH_SCALE_TODAY_NETD", c.todayNetd}, {"BENCH_SCALE_IP_CONTROLLER", c.ipController}} {
 		if _, err := os.Stat(b.path); err != nil {
 			tb.Fatalf("%s=%q: %v (make bench-scale builds it)", b.name, b.path, err)

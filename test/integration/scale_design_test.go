@@ -38,6 +38,10 @@ type scaleDesign struct {
 	follow func(ctx context.Context, cfg *rest.Config, node string, seen func(ip, node string)) (held func() int, synced func() bool, err error)
 	// before runs before the real netd starts, after the phase's nodes have addresses.
 	before func(e *scaleEnv)
+	// netdArgs are the real netd's extra flags (after before ran).
+	netdArgs func() []string
+	// locationWatchers is how many apiserver watches serve the nodes' locations.
+	locationWatchers func() int
 }
 
 // designFigures is what one design's phase measured.
@@ -50,13 +54,22 @@ type designFigures struct {
 	netdRSS, netdHWM, vswitchRSS float64
 	flows                        int
 	heldPerNode                  int
+	locationWatchers             int
 	apiserverCPUPer1kPerNode     float64 // seconds
 	simCPUPer1kPerNode           float64
+	relayCPUPer1kPerNode         float64
 	joinPortChanges              int
 	coldSync                     time.Duration
 	firstReady                   time.Duration
 	// failed says why the design's netd did not start ("" when it ran).
 	failed string
+}
+
+func (d *scaleDesign) extraArgs() []string {
+	if d.netdArgs == nil {
+		return nil
+	}
+	return d.netdArgs()
 }
 
 // runDesign runs one design's phase: the real netd and the simulated nodes follow the
@@ -78,7 +91,7 @@ func (e *scaleEnv) runDesign(d *scaleDesign) {
 		d.before(e)
 	}
 	f.claims = len(e.claims)
-	h.start(d.netd)
+	h.start(d.netd, d.extraArgs()...)
 	var err error
 	if f.firstReady, err = h.ready(5 * time.Minute); err != nil {
 		// The other design's figures still count: this one's are reported as failed.
@@ -95,7 +108,12 @@ func (e *scaleEnv) runDesign(d *scaleDesign) {
 	defer cancel()
 	held, syncTime := e.startSims(ctx, d, tr)
 	f.heldPerNode = held
-	e.logf("scale %s simulated nodes=%d synced in %.1fs, objects held per node %d", d.name, d.simNodes, syncTime.Seconds(), held)
+	f.locationWatchers = d.simNodes + 1
+	if d.locationWatchers != nil {
+		f.locationWatchers = d.locationWatchers()
+	}
+	e.logf("scale %s simulated nodes=%d synced in %.1fs, objects held per node %d, apiserver watches serving locations %d",
+		d.name, d.simNodes, syncTime.Seconds(), held, f.locationWatchers)
 
 	stopMon := h.monitor(tr.netdSaw)
 	netdCPU0 := processCPUOf(h.pid())
@@ -130,8 +148,10 @@ func (e *scaleEnv) runDesign(d *scaleDesign) {
 	perK := float64(writes) / 1000
 	f.apiserverCPUPer1kPerNode = byRole[""].Seconds() / perK / float64(max(d.simNodes, 1))
 	f.simCPUPer1kPerNode = byRole["sim"].Seconds() / perK / float64(max(d.simNodes, 1))
-	e.logf("scale %s cpu during changes: apiserver+etcd %.1fs, simulated nodes %.1fs, change writer %.1fs, real netd %.1fs; per 1000 changes per simulated node: apiserver %.4fs, follower %.4fs",
-		d.name, byRole[""].Seconds(), byRole["sim"].Seconds(), byRole["churn"].Seconds(), netdCPU.Seconds(), f.apiserverCPUPer1kPerNode, f.simCPUPer1kPerNode)
+	f.relayCPUPer1kPerNode = byRole["location-relay"].Seconds() / perK / float64(max(d.simNodes, 1))
+	e.logf("scale %s cpu during changes: apiserver+etcd %.1fs, location relays %.1fs, simulated nodes %.1fs, change writer %.1fs, real netd %.1fs; per 1000 changes per simulated node: apiserver %.4fs, relay %.4fs, follower %.4fs",
+		d.name, byRole[""].Seconds(), byRole["location-relay"].Seconds(), byRole["sim"].Seconds(), byRole["churn"].Seconds(), netdCPU.Seconds(),
+		f.apiserverCPUPer1kPerNode, f.relayCPUPer1kPerNode, f.simCPUPer1kPerNode)
 	runtime.GC()
 	f.netdRSS, f.netdHWM = rssMiB(h.pid()), procStatusMiB(h.pid(), "VmHWM:")
 	f.vswitchRSS, f.flows = rssMiB(h.daemonPID("ovs-vswitchd")), h.flowCount()
@@ -393,7 +413,7 @@ func (e *scaleEnv) coldSync(d *scaleDesign) time.Duration {
 	h.stop()
 	sh(e.tb, "ovs-ofctl", "del-flows", h.mgmt())
 	start := time.Now()
-	h.start(d.netd)
+	h.start(d.netd, d.extraArgs()...)
 	h.waitReady(5 * time.Minute)
 	harness.EventuallyEvery(e.tb, 200*time.Millisecond, 5*time.Minute, func() (bool, error) { return h.flowCount() >= want, nil }, "%d flows after restart", want)
 	took := time.Since(start)

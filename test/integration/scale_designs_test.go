@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -55,51 +56,76 @@ func todayDesign(cfg scaleConfig) *scaleDesign {
 }
 
 // sliceDesign is the location-slice design: the ip-controller writes the claims' locations into
-// IPLocationSlices (one or a few per node), every netd follows the slices (cni/locations) and
-// keeps one flow-based tunnel port per encapsulation. Its simulated nodes run the follower
-// netd runs.
+// IPLocationSlices (one or a few per node), location relays watch the slices once and stream
+// them to every netd (cni/locrelay; with no relays configured, every netd watches the slices
+// itself), and each netd keeps one flow-based tunnel port per encapsulation. Its simulated nodes
+// run the follower netd runs.
 func sliceDesign(cfg scaleConfig) *scaleDesign {
-	return &scaleDesign{
-		name: "slices", netd: cfg.netd, mesh: cfg.nodes, simNodes: cfg.simNodes,
-		before: func(e *scaleEnv) {
-			if e.ipControllerPID == 0 {
-				e.startIPController()
-			}
-			e.waitSlices()
-		},
-		follow: func(ctx context.Context, rc *rest.Config, _ string, seen func(ip, node string)) (func() int, func() bool, error) {
-			cs, err := client.NewForConfig(rc)
-			if err != nil {
-				return nil, nil, err
-			}
-			var f *locations.Follower
-			f = locations.New(cs, locations.Options{OnChange: func(ch locations.Change) {
-				for _, ip := range ch.IPs {
-					node := ""
-					if l, ok := f.Lookup(ip); ok {
-						node = l.Node
-					}
-					seen(ip.String(), node)
-				}
-			}})
-			go f.Run(ctx)
-			// Every follower lists and watches every slice: the objects a node holds.
-			held := func() int {
-				n, cont := 0, ""
-				for {
-					l, err := cs.IPLocationSlices().List(ctx, metav1.ListOptions{Limit: 500, Continue: cont})
-					if err != nil {
-						return -1
-					}
-					n += len(l.Items)
-					if cont = l.Continue; cont == "" {
-						return n
-					}
-				}
-			}
-			return held, f.HasSynced, nil
-		},
+	var relays *scaleRelays
+	d := &scaleDesign{name: "slices", netd: cfg.netd, mesh: cfg.nodes, simNodes: cfg.simNodes}
+	d.before = func(e *scaleEnv) {
+		if e.ipControllerPID == 0 {
+			e.startIPController()
+		}
+		e.waitSlices()
+		if cfg.relays > 0 {
+			relays = e.startRelays(cfg.relays)
+		}
 	}
+	d.netdArgs = func() []string {
+		if relays == nil {
+			return nil
+		}
+		return []string{"--location-relays=" + strings.Join(relays.urls, ","), "--location-relay-token-file=" + relays.tokenFile}
+	}
+	d.locationWatchers = func() int {
+		if relays == nil {
+			return cfg.simNodes + 1
+		}
+		return len(relays.urls)
+	}
+	d.follow = func(ctx context.Context, rc *rest.Config, node string, seen func(ip, node string)) (func() int, func() bool, error) {
+		cs, err := client.NewForConfig(rc)
+		if err != nil {
+			return nil, nil, err
+		}
+		var f *locations.Follower
+		opts := locations.Options{OnChange: func(ch locations.Change) {
+			for _, ip := range ch.IPs {
+				node := ""
+				if l, ok := f.Lookup(ip); ok {
+					node = l.Node
+				}
+				seen(ip.String(), node)
+			}
+		}}
+		if relays == nil {
+			f = locations.New(cs, opts)
+		} else {
+			// Its own connection to a relay, as a node has.
+			f = locations.NewFromRelay(locations.RelayConfig{
+				Endpoints: locations.StaticRelays(relays.urls), TokenFile: relays.tokenFile, Spread: node,
+				Client: locations.RelayClient(nil),
+			}, opts)
+		}
+		go f.Run(ctx)
+		// Every follower holds every slice: the objects a node holds.
+		held := func() int {
+			n, cont := 0, ""
+			for {
+				l, err := cs.IPLocationSlices().List(ctx, metav1.ListOptions{Limit: 500, Continue: cont})
+				if err != nil {
+					return -1
+				}
+				n += len(l.Items)
+				if cont = l.Continue; cont == "" {
+					return n
+				}
+			}
+		}
+		return held, f.HasSynced, nil
+	}
+	return d
 }
 
 // waitSlices waits until the ip-controller's slices locate every claim the benchmark wrote and

@@ -118,7 +118,7 @@ func (h *scaleHost) mgmt() string { return "unix:" + filepath.Join(h.ovs.Dir, "b
 
 // start runs netd binary bin as the host's daemon (a process in the host's netns, userspace
 // datapath, no CNI files installed).
-func (h *scaleHost) start(bin string) {
+func (h *scaleHost) start(bin string, extra ...string) {
 	tb := h.e.tb
 	h.bin = bin
 	h.log = filepath.Join(h.e.dir, "netd.log")
@@ -132,6 +132,7 @@ func (h *scaleHost) start(bin string) {
 		"--socket="+filepath.Join(h.e.dir, "netd.sock"), "--datapath=netdev",
 		"--ovsdb="+h.ovs.DB(), "--ovs-rundir="+h.ovs.Dir, "--cni-bin-dir=", "--cni-conf-dir=",
 		"--metrics-bind-address="+h.metrics, "--v=1")
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

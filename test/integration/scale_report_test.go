@@ -81,6 +81,10 @@ func (e *scaleEnv) report(low, high ipamFigures) {
 		r("scale_netd_rss_mib%s=%.0f peak=%.0f claims=%d", suffix, f.netdRSS, f.netdHWM, f.claims)
 		r("scale_ovs_vswitchd_rss_mib%s=%.0f flows=%d", suffix, f.vswitchRSS, f.flows)
 		r("scale_objects_watched_per_node%s=%d", suffix, f.heldPerNode)
+		r("scale_location_watchers%s=%d nodes=%d", suffix, f.locationWatchers, f.simNodes+1)
+		if f.relayCPUPer1kPerNode > 0 {
+			r("scale_relay_cpu_s_per_1k_changes_per_node%s=%.4f", suffix, f.relayCPUPer1kPerNode)
+		}
 		r("scale_apiserver_cpu_s_per_1k_changes_per_node%s=%.4f", suffix, f.apiserverCPUPer1kPerNode)
 		r("scale_node_join_port_txns%s=%d meshed_nodes=%d", suffix, f.joinPortChanges, f.mesh)
 		r("scale_cold_sync_s%s=%.1f", suffix, f.coldSync.Seconds())
@@ -103,6 +107,10 @@ func (e *scaleEnv) report(low, high ipamFigures) {
 	r("scale_propagation_p99_ms=%.0f goal<=2000", ms(max(head.netdP99, head.simP99)))
 	r("scale_netd_rss_mib=%.0f goal<=200", head.netdRSS)
 	r("scale_objects_watched_per_node=%d goal<=10000", head.heldPerNode)
+	if perRelay := (head.simNodes + 1) / max(head.locationWatchers, 1); head.locationWatchers < head.simNodes {
+		// One relay per perRelay nodes, as in this run: the apiserver's location watchers at 5000 nodes.
+		r("scale_location_watchers_at_5000_nodes=%d nodes_per_relay=%d goal<=50", (5000+perRelay-1)/perRelay, perRelay)
+	}
 	r("scale_node_join_port_txns=%d goal=0", head.joinPortChanges)
 	r("scale_cold_sync_s=%.1f goal<=30", head.coldSync.Seconds())
 }

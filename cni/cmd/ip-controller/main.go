@@ -12,10 +12,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/pflag"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/ecloud-io/ecloud/cni/client"
 	"github.com/ecloud-io/ecloud/cni/controller/manager"
 )
 
@@ -29,7 +28,7 @@ func main() {
 	_ = fs.Parse(os.Args[1:])
 	defer klog.Flush()
 
-	cfg, err := restConfig(opts.Kubeconfig)
+	cfg, err := client.RESTConfig(opts.Kubeconfig)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -41,19 +40,4 @@ func main() {
 		klog.Flush()
 		os.Exit(1)
 	}
-}
-
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		cfg, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("in-cluster config (pass --kubeconfig outside a cluster): %w", err)
-		}
-		return cfg, nil
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
-	}
-	return cfg, nil
 }

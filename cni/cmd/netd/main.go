@@ -16,8 +16,6 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
 
@@ -62,6 +60,10 @@ func run() error {
 	fs.StringVar(&cfg.CNIVersion, "cni-version", "1.1.0", "cniVersion of the conflist: 1.1.0, or 1.0.0 for runtimes that stop at CNI 1.0 (containerd 1.6/1.7)")
 	fs.DurationVar(&cfg.ResyncPeriod, "resync-period", 30*time.Second, "how often to reconcile the datapath without a trigger")
 	fs.StringVar(&metricsAddr, "metrics-bind-address", ":9462", "address for /metrics, /healthz and /readyz (\"0\" = off)")
+	fs.StringVar(&cfg.Locations.RelayService, "location-relay-service", "", "namespace/name of the location relays' Service: follow IP locations from its ready endpoints (port \""+netd.RelayPortName+"\") instead of watching every IPLocationSlice through the apiserver")
+	fs.StringSliceVar(&cfg.Locations.Relays, "location-relays", nil, "location relays' URLs (http://host:port), instead of --location-relay-service")
+	fs.StringVar(&cfg.Locations.TokenFile, "location-relay-token-file", "", "token shown to the location relays (a projected ServiceAccount token for their audience)")
+	fs.StringVar(&cfg.Locations.CAFile, "location-relay-ca-file", "", "reach the location relays over HTTPS, verified with this CA")
 	klogFlags := goflagSet()
 	fs.AddGoFlagSet(klogFlags)
 	pflag.Parse()
@@ -74,7 +76,7 @@ func run() error {
 	if qps <= 0 || burst < 1 {
 		return fmt.Errorf("--kube-api-qps must be positive and --kube-api-burst at least 1 (got %v, %d)", qps, burst)
 	}
-	rc, err := restConfig(kubeconfig)
+	rc, err := client.RESTConfig(kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -117,19 +119,4 @@ func run() error {
 		defer srv.Close()
 	}
 	return d.Run(ctx)
-}
-
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig != "" {
-		c, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-		if err != nil {
-			return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
-		}
-		return c, nil
-	}
-	c, err := rest.InClusterConfig()
-	if err != nil {
-		return nil, fmt.Errorf("in-cluster config (or pass --kubeconfig): %w", err)
-	}
-	return c, nil
 }
