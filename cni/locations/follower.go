@@ -465,3 +465,10 @@ func (s store) Replace(list []any, _ string) error {
 }
 
 func (s store) Resync() error { return nil }
+
+// SliceCount is how many slices the follower holds.
+func (f *Follower) SliceCount() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.byName)
+}

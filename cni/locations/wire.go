@@ -45,8 +45,26 @@ var (
 )
 
 // EncodeSlice is the frame of slice s.
-func EncodeSlice(s *v1alpha1.IPLocationSlice) []byte {
-	st := parse(s)
+func EncodeSlice(s *v1alpha1.IPLocationSlice) []byte { return encodeState(parse(s)) }
+
+// LocatedIP is an IP and its VLAN as a slice frame lists them.
+type LocatedIP struct {
+	IP   netip.Addr
+	VLAN uint16
+}
+
+// EncodeLocations is the frame of a slice called name that lists ips on node, whose tunnel
+// endpoint is tunnel, as of written (zero: no time). A relay that derives slices itself (one
+// per node, from the IPClaims) sends these; followers keep them as they keep IPLocationSlices.
+func EncodeLocations(name, node string, tunnel netip.Addr, written time.Time, ips []LocatedIP) []byte {
+	st := sliceState{name: name, node: node, tunnel: tunnel, written: written, entries: make([]entry, len(ips))}
+	for i, l := range ips {
+		st.entries[i] = entry{ip: l.IP, vlan: l.VLAN}
+	}
+	return encodeState(st)
+}
+
+func encodeState(st sliceState) []byte {
 	p := make([]byte, 0, 32+len(st.name)+len(st.node)+len(st.entries)*7)
 	p = appendString(p, st.name)
 	p = appendString(p, st.node)

@@ -15,7 +15,7 @@ var (
 	})
 	slicesHeld = metrics.NewGauge(&metrics.GaugeOpts{
 		Subsystem: "ecloud_location_relay", Name: "slices",
-		Help:           "IPLocationSlices the relay holds.",
+		Help:           "Slices the relay holds (one per node from the IPClaims, or the IPLocationSlices).",
 		StabilityLevel: metrics.ALPHA,
 	})
 	framesSent = metrics.NewCounter(&metrics.CounterOpts{
@@ -30,7 +30,7 @@ var (
 	})
 	refusals = metrics.NewCounterVec(&metrics.CounterOpts{
 		Subsystem: "ecloud_location_relay", Name: "refused_total",
-		Help:           "Stream requests refused, by reason (auth: token or access review, unsynced: the relay has not listed the slices yet, method).",
+		Help:           "Stream requests refused, by reason (auth: token or access review, unsynced: the relay has not listed the locations yet, method).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"reason"})
 	authorizations = metrics.NewCounterVec(&metrics.CounterOpts{

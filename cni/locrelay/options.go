@@ -24,6 +24,8 @@ import (
 type Options struct {
 	// Kubeconfig is the apiserver's kubeconfig; empty means in-cluster.
 	Kubeconfig string
+	// Source is where the locations come from: SourceClaims or SourceSlices.
+	Source string
 	// BindAddress serves the stream, /readyz, /healthz and /metrics.
 	BindAddress string
 	// TLSCertFile and TLSKeyFile, when both set, make the relay serve HTTPS.
@@ -38,16 +40,25 @@ type Options struct {
 	KubeAPIBurst int
 }
 
+// Location sources (--source).
+const (
+	// SourceClaims derives one slice per node from the IPClaims, IPPools and Nodes.
+	SourceClaims = "claims"
+	// SourceSlices relays the ip-controller's IPLocationSlices.
+	SourceSlices = "slices"
+)
+
 // NewOptions are the defaults.
 func NewOptions() *Options {
-	return &Options{BindAddress: ":9465", Audience: DefaultAudience, Buffer: 20000, Heartbeat: 5 * time.Second,
+	return &Options{Source: SourceClaims, BindAddress: ":9465", Audience: DefaultAudience, Buffer: 20000, Heartbeat: 5 * time.Second,
 		KubeAPIQPS: 20, KubeAPIBurst: 40}
 }
 
 // AddFlags binds the options to fs.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file (default: in-cluster)")
-	fs.StringVar(&o.BindAddress, "bind-address", o.BindAddress, "address serving the location stream ("+"/v1/location-slices), /readyz, /healthz and /metrics")
+	fs.StringVar(&o.Source, "source", o.Source, "where the locations come from: claims (one slice per node derived from the IPClaims, IPPools and Nodes: a change costs the apiserver no write) or slices (the ip-controller's IPLocationSlices)")
+	fs.StringVar(&o.BindAddress, "bind-address", o.BindAddress, "address serving the location stream (/v1/location-slices), /readyz, /healthz and /metrics")
 	fs.StringVar(&o.TLSCertFile, "tls-cert-file", o.TLSCertFile, "serve HTTPS with this certificate (with --tls-key-file); default plain HTTP")
 	fs.StringVar(&o.TLSKeyFile, "tls-key-file", o.TLSKeyFile, "the key of --tls-cert-file")
 	fs.StringVar(&o.Audience, "audience", o.Audience, "audience the followers' ServiceAccount tokens must be issued for (the apiserver refuses such tokens)")
@@ -60,6 +71,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 // Validate lists what is wrong with the options, by flag.
 func (o *Options) Validate() field.ErrorList {
 	var errs field.ErrorList
+	if o.Source != SourceClaims && o.Source != SourceSlices {
+		errs = append(errs, field.NotSupported(field.NewPath("source"), o.Source, []string{SourceClaims, SourceSlices}))
+	}
 	if o.BindAddress == "" {
 		errs = append(errs, field.Required(field.NewPath("bind-address"), "the relay serves its followers there"))
 	}
@@ -78,7 +92,7 @@ func (o *Options) Validate() field.ErrorList {
 	return errs
 }
 
-// Run relays the slices of the apiserver at cfg until ctx ends.
+// Run relays the locations of the apiserver at cfg until ctx ends.
 func Run(ctx context.Context, cfg *rest.Config, o *Options) error {
 	if errs := o.Validate(); len(errs) > 0 {
 		return fmt.Errorf("invalid options: %w", errs.ToAggregate())
@@ -94,7 +108,13 @@ func Run(ctx context.Context, cfg *rest.Config, o *Options) error {
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
-	s := New(ec, Config{Buffer: o.Buffer, Heartbeat: o.Heartbeat, Auth: NewReviewAuthorizer(kube, o.Audience)})
+	rc := Config{Buffer: o.Buffer, Heartbeat: o.Heartbeat, Auth: NewReviewAuthorizer(kube, o.Audience)}
+	var s *Server
+	if o.Source == SourceSlices {
+		s = NewFromSlices(ec, rc)
+	} else if s, err = New(ec, kube, rc); err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/", s.Handler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
@@ -106,7 +126,7 @@ func Run(ctx context.Context, cfg *rest.Config, o *Options) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	logger := klog.FromContext(ctx)
-	logger.Info("Serving the location stream", "address", l.Addr().String(), "tls", o.TLSCertFile != "", "audience", o.Audience)
+	logger.Info("Serving the location stream", "source", o.Source, "address", l.Addr().String(), "tls", o.TLSCertFile != "", "audience", o.Audience)
 	go s.Run(ctx)
 	errc := make(chan error, 1)
 	go func() {

@@ -1,18 +1,24 @@
-// Package locrelay is the location relay: it watches the IPLocationSlices once and streams them
-// to many netds (cni/locations' relay follower), each slice change as one compact frame encoded
+// Package locrelay is the location relay: it follows the pod IPs' locations once and streams
+// them to many netds (cni/locations' relay follower), each change as one compact frame encoded
 // once for all of them. With one relay per few hundred nodes the apiserver serves tens of
-// location watchers instead of one per node, and a slice write costs it one watch event per
-// relay.
+// location watchers instead of one per node.
+//
+// A relay derives its slices from one of two sources: the IPClaims themselves (one slice per
+// node, New; a claim's change then costs the apiserver no write beyond the claim's own and one
+// watch event per relay), or the ip-controller's IPLocationSlices (NewFromSlices; a change costs
+// a slice write first).
 package locrelay
 
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -49,7 +55,8 @@ func (c *Config) Default() {
 // Server keeps every slice's current frame and the streams of its followers.
 type Server struct {
 	cfg Config
-	lw  cache.ListerWatcher
+	// source fills frames until ctx ends and sets synced once they are complete.
+	source func(ctx context.Context)
 
 	mu     sync.Mutex
 	frames map[string][]byte
@@ -63,24 +70,41 @@ type subscriber struct {
 	dropped chan struct{}
 }
 
-// New makes a relay of the IPLocationSlices c lists and watches.
-func New(c *client.Clientset, cfg Config) *Server {
+// New makes a relay that derives one slice per node from the IPClaims, IPPools and Nodes.
+func New(ec *client.Clientset, kube kubernetes.Interface, cfg Config) (*Server, error) {
+	s := newServer(cfg)
+	cs, err := newClaimSource(s, ec, kube)
+	if err != nil {
+		return nil, fmt.Errorf("%s: claim source: %w", Name, err)
+	}
+	s.source = cs.run
+	return s, nil
+}
+
+// NewFromSlices makes a relay of the IPLocationSlices c lists and watches.
+func NewFromSlices(c *client.Clientset, cfg Config) *Server {
 	return NewFromListerWatcher(locations.SliceListerWatcher(c), cfg)
 }
 
 // NewFromListerWatcher makes a relay of the IPLocationSlices lw lists and watches.
 func NewFromListerWatcher(lw cache.ListerWatcher, cfg Config) *Server {
-	cfg.Default()
-	registerMetrics()
-	return &Server{cfg: cfg, lw: lw, frames: map[string][]byte{}, subs: map[*subscriber]struct{}{}}
+	s := newServer(cfg)
+	s.source = func(ctx context.Context) {
+		logger := klog.FromContext(ctx).WithName(Name)
+		r := cache.NewReflectorWithOptions(lw, &v1alpha1.IPLocationSlice{}, store{s}, cache.ReflectorOptions{Name: Name, Logger: &logger})
+		r.RunWithContext(ctx)
+	}
+	return s
 }
 
-// Run lists and watches the slices until ctx ends.
-func (s *Server) Run(ctx context.Context) {
-	logger := klog.FromContext(ctx).WithName(Name)
-	r := cache.NewReflectorWithOptions(s.lw, &v1alpha1.IPLocationSlice{}, store{s}, cache.ReflectorOptions{Name: Name, Logger: &logger})
-	r.RunWithContext(ctx)
+func newServer(cfg Config) *Server {
+	cfg.Default()
+	registerMetrics()
+	return &Server{cfg: cfg, frames: map[string][]byte{}, subs: map[*subscriber]struct{}{}}
 }
+
+// Run follows the source until ctx ends.
+func (s *Server) Run(ctx context.Context) { s.source(ctx) }
 
 // HasSynced reports whether the first complete list is held: before it, followers are refused
 // (503), so that their snapshot is complete.
@@ -141,7 +165,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc(locations.RelayPath, s.serveStream)
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !s.HasSynced() {
-			http.Error(w, "the relay has not listed the IPLocationSlices yet", http.StatusServiceUnavailable)
+			http.Error(w, "the relay has not listed the locations yet", http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ok"))
@@ -166,7 +190,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		who = user
 	}
 	if !s.HasSynced() {
-		refuse(w, "unsynced", http.StatusServiceUnavailable, "the relay has not listed the IPLocationSlices yet")
+		refuse(w, "unsynced", http.StatusServiceUnavailable, "the relay has not listed the locations yet")
 		return
 	}
 	sub, snap := s.subscribe()

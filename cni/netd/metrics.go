@@ -47,14 +47,14 @@ var (
 	locationDelay = metrics.NewHistogram(&metrics.HistogramOpts{
 		Subsystem:      "ecloud_netd",
 		Name:           "location_delay_seconds",
-		Help:           "Time from the ip-controller's write of an IPLocationSlice (its spec.writeTime) to netd applying it (across hosts: includes clock skew).",
+		Help:           "Time from a location's write (an IPLocationSlice's spec.writeTime, or when a location relay derived the node's slice from the IPClaims) to netd applying it (across hosts: includes clock skew).",
 		Buckets:        metrics.ExponentialBuckets(0.005, 2, 12),
 		StabilityLevel: metrics.ALPHA,
 	})
 	locationsGauge = metrics.NewGaugeFunc(&metrics.GaugeOpts{
 		Subsystem:      "ecloud_netd",
 		Name:           "locations",
-		Help:           "IPs in netd's location table (every bound IP of the cluster, from the IPLocationSlices).",
+		Help:           "IPs in netd's location table (every bound IP of the cluster, from the location relays or the IPLocationSlices).",
 		StabilityLevel: metrics.ALPHA,
 	}, func() float64 {
 		if d := readyDaemon.Load(); d != nil {

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
@@ -27,7 +28,8 @@ import (
 	"github.com/ecloud-io/ecloud/test/harness"
 )
 
-// TestLocationRelay runs a location relay as its own ServiceAccount with the shipped RBAC against
+// TestLocationRelay runs a location relay of the IPLocationSlices (--source=slices) as its own
+// ServiceAccount with the shipped RBAC against
 // the real apiserver (RBAC authorization): netd's token for the relay's audience follows the
 // slices through it (create, a move, a delete), while a token for the apiserver's audience, a
 // user who may not watch the slices and no token at all are refused with the reason; the
@@ -37,7 +39,7 @@ func TestLocationRelay(t *testing.T) {
 	ctx := cp.Ctx
 	installAccess(t, cp)
 	relayID := serviceAccountIdentity(t, cp, "ecloud-location-relay", "")
-	s := locrelay.New(relayID.ecloud, locrelay.Config{Auth: locrelay.NewReviewAuthorizer(relayID.kube, "")})
+	s := locrelay.NewFromSlices(relayID.ecloud, locrelay.Config{Auth: locrelay.NewReviewAuthorizer(relayID.kube, "")})
 	rctx, stop := context.WithCancel(ctx)
 	go s.Run(rctx)
 	srv := httptest.NewServer(s.Handler())
@@ -138,6 +140,98 @@ func TestLocationRelay(t *testing.T) {
 			t.Fatalf("listing slices with a token for %s: %v, want Unauthorized", locrelay.DefaultAudience, err)
 		}
 	})
+}
+
+// TestLocationRelayFromClaims runs a location relay that derives the locations from the IPClaims
+// (--source=claims, the default) as its own ServiceAccount with the shipped RBAC: netd's follower
+// sees a bound claim on its node's tunnel endpoint with its pool's VLAN, a move, a claim bound
+// later, a deletion and a deleted node, and never a Reserved claim or an IP of a node without a
+// tunnel endpoint. No IPLocationSlice is written.
+func TestLocationRelayFromClaims(t *testing.T) {
+	cp := harness.Start(t, harness.WithAPIServerFlags("--authorization-mode=RBAC"))
+	ctx := cp.Ctx
+	installAccess(t, cp)
+	relayID := serviceAccountIdentity(t, cp, "ecloud-location-relay", "")
+	s, err := locrelay.New(relayID.ecloud, relayID.kube, locrelay.Config{Auth: locrelay.NewReviewAuthorizer(relayID.kube, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	go s.Run(rctx)
+	srv := httptest.NewServer(s.Handler())
+	defer func() { stop(); srv.CloseClientConnections(); srv.Close() }()
+
+	pool := &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "relayed"}, Spec: v1alpha1.IPPoolSpec{CIDR: "10.91.0.0/24", Gateway: "10.91.0.1", VLAN: 200}}
+	if _, err := cp.Ecloud.IPPools().Create(ctx, pool, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tunnel := map[string]string{"relay-1": "192.0.2.31", "relay-2": "192.0.2.32", "relay-3": ""}
+	for name, ip := range tunnel {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if ip != "" {
+			n.Annotations = map[string]string{locations.TunnelIPAnnotation: ip}
+		}
+		if _, err := cp.Kube.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claim := func(ip string, phase v1alpha1.ClaimPhase, node string) {
+		t.Helper()
+		c := &v1alpha1.IPClaim{ObjectMeta: metav1.ObjectMeta{Name: ip},
+			Spec: v1alpha1.IPClaimSpec{Pool: pool.Name, IP: ip, Owner: v1alpha1.ClaimOwner{Namespace: "relayed", PodName: "p-" + ip},
+				Mode: v1alpha1.ModeSticky, ReleasePolicy: v1alpha1.ReleaseNever},
+			Status: v1alpha1.IPClaimStatus{Phase: phase, Node: node}}
+		if _, err := cp.Ecloud.IPClaims().Create(ctx, c, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claim("10.91.0.10", v1alpha1.PhaseBound, "relay-1")
+	claim("10.91.0.11", v1alpha1.PhaseReserved, "relay-1")
+	claim("10.91.0.12", v1alpha1.PhaseBound, "relay-3")
+	harness.Eventually(t, 30*time.Second, func() (bool, error) { return s.HasSynced(), nil }, "the relay listing the claims as ecloud-location-relay")
+
+	f := locations.NewFromRelay(locations.RelayConfig{
+		Endpoints: locations.StaticRelays([]string{srv.URL}), TokenFile: relayToken(t, cp, "ecloud-netd", []string{locrelay.DefaultAudience}), MaxBackoff: time.Second,
+	}, locations.Options{})
+	go f.Run(rctx)
+	located := func(ip, node string) func() (bool, error) {
+		return func() (bool, error) {
+			l, ok := f.Lookup(netip.MustParseAddr(ip))
+			if node == "" {
+				return f.HasSynced() && !ok, nil
+			}
+			return ok && l.Node == node && l.TunnelIP.String() == tunnel[node] && l.VLAN == 200, nil
+		}
+	}
+	harness.Eventually(t, 30*time.Second, func() (bool, error) {
+		ok, _ := located("10.91.0.10", "relay-1")()
+		return f.HasSynced() && ok && f.Len() == 1 && len(f.Nodes()) == 2, nil
+	}, "netd's follower synced through the relay: one located IP (not the Reserved one, not the one on relay-3 without a tunnel endpoint), two node endpoints")
+
+	patch := func(ip, status string) {
+		t.Helper()
+		if _, err := cp.Ecloud.IPClaims().Patch(ctx, ip, types.MergePatchType, []byte(`{"status":`+status+`}`), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	patch("10.91.0.10", `{"node":"relay-2"}`)
+	harness.Eventually(t, 10*time.Second, located("10.91.0.10", "relay-2"), "the sticky IP moved to relay-2")
+	patch("10.91.0.11", `{"phase":"Bound"}`)
+	harness.Eventually(t, 10*time.Second, located("10.91.0.11", "relay-1"), "the Reserved claim bound on relay-1")
+	if err := cp.Ecloud.IPClaims().Delete(ctx, "10.91.0.10", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, 10*time.Second, located("10.91.0.10", ""), "the deleted claim's IP gone")
+	if err := cp.Kube.CoreV1().Nodes().Delete(ctx, "relay-1", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, 10*time.Second, func() (bool, error) {
+		ok, _ := located("10.91.0.11", "")()
+		return ok && len(f.Nodes()) == 1, nil
+	}, "the deleted node's IPs and endpoint gone")
+	if l, err := cp.Ecloud.IPLocationSlices().List(ctx, metav1.ListOptions{}); err != nil || len(l.Items) != 0 {
+		t.Errorf("IPLocationSlices: %d, %v; the claim source writes none", len(l.Items), err)
+	}
 }
 
 // relayToken writes a token of ServiceAccount kube-system/sa for audiences (nil: the apiserver's)

@@ -1,12 +1,14 @@
 package integration
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/ecloud-io/ecloud/cni/locrelay"
 	"github.com/ecloud-io/ecloud/test/harness"
 )
 
@@ -19,6 +21,9 @@ type scaleConfig struct {
 	// relays are the location relays the new way's nodes follow (BENCH_SCALE_RELAYS, one per 200
 	// nodes; 0: every node watches the slices through the apiserver).
 	relays int
+	// relaySource is where the relays take the locations from (BENCH_SCALE_RELAY_SOURCE): claims
+	// (each relay derives them from the IPClaims; the ip-controller writes no slices) or slices.
+	relaySource string
 	// todaySimNodes simulated nodes each hold every IPClaim (per-claim watch): their number is
 	// bounded by this machine's memory (BENCH_SCALE_TODAY_SIM_NODES, 10).
 	todaySimNodes int
@@ -61,6 +66,10 @@ func scaleConfigFromEnv(tb testing.TB) scaleConfig {
 	}
 	c.todayMesh = min(c.todayMesh, c.nodes)
 	c.relays = num("BENCH_SCALE_RELAYS", (c.simNodes+1+199)/200)
+	c.relaySource = cmp.Or(os.Getenv("BENCH_SCALE_RELAY_SOURCE"), locrelay.SourceClaims)
+	if c.relaySource != locrelay.SourceClaims && c.relaySource != locrelay.SourceSlices {
+		tb.Fatalf("BENCH_SCALE_RELAY_SOURCE=%q: claims or slices", c.relaySource)
+	}
 	for _, b := range []struct{ name, path string }{{"BENCH_SCALE_NETD", c.netd}, {"BENCH_SCALE_TODAY_NETD", c.todayNetd}, {"BENCH_SCALE_IP_CONTROLLER", c.ipController}} {
 		if _, err := os.Stat(b.path); err != nil {
 			tb.Fatalf("%s=%q: %v (make bench-scale builds it)", b.name, b.path, err)

@@ -12,14 +12,18 @@ import (
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
 	"github.com/ecloud-io/ecloud/cni/client"
 	"github.com/ecloud-io/ecloud/cni/locations"
+	"github.com/ecloud-io/ecloud/cni/locrelay"
 	"github.com/ecloud-io/ecloud/test/harness"
 )
+
+// todayDesignName names the per-claim design in the figures.
+const todayDesignName = "per-claim"
 
 // todayDesign is the per-claim design: every netd watches every IPClaim and keeps one tunnel
 // port per other node (full mesh). Its simulated nodes run the claim informer netd runs.
 func todayDesign(cfg scaleConfig) *scaleDesign {
 	return &scaleDesign{
-		name: "per-claim", netd: cfg.todayNetd, mesh: cfg.todayMesh, simNodes: cfg.todaySimNodes,
+		name: todayDesignName, netd: cfg.todayNetd, mesh: cfg.todayMesh, simNodes: cfg.todaySimNodes,
 		follow: func(ctx context.Context, rc *rest.Config, _ string, seen func(ip, node string)) (func() int, func() bool, error) {
 			cs, err := client.NewForConfig(rc)
 			if err != nil {
@@ -55,21 +59,34 @@ func todayDesign(cfg scaleConfig) *scaleDesign {
 	}
 }
 
-// sliceDesign is the location-slice design: the ip-controller writes the claims' locations into
-// IPLocationSlices (one or a few per node), location relays watch the slices once and stream
-// them to every netd (cni/locrelay; with no relays configured, every netd watches the slices
-// itself), and each netd keeps one flow-based tunnel port per encapsulation. Its simulated nodes
+// sliceDesign is the location design: location relays (cni/locrelay) follow the locations once
+// and stream them to every netd, and each netd keeps one flow-based tunnel port per
+// encapsulation. With the relays' source "claims" (design "relays") each relay derives one slice
+// per node from the IPClaims and the ip-controller writes no IPLocationSlices; with "slices", or
+// no relays (every netd watches the slices itself), the ip-controller writes IPLocationSlices
+// (one or a few per node) that the relays or netds follow (design "slices"). Its simulated nodes
 // run the follower netd runs.
 func sliceDesign(cfg scaleConfig) *scaleDesign {
 	var relays *scaleRelays
+	fromClaims := cfg.relays > 0 && cfg.relaySource == locrelay.SourceClaims
 	d := &scaleDesign{name: "slices", netd: cfg.netd, mesh: cfg.nodes, simNodes: cfg.simNodes}
+	if fromClaims {
+		d.name = "relays"
+	}
 	d.before = func(e *scaleEnv) {
+		if fromClaims {
+			if e.ipControllerPID == 0 {
+				e.startIPController("--location-slices=false")
+			}
+			relays = e.startRelays(cfg.relays, cfg.relaySource)
+			return
+		}
 		if e.ipControllerPID == 0 {
 			e.startIPController()
 		}
 		e.waitSlices()
 		if cfg.relays > 0 {
-			relays = e.startRelays(cfg.relays)
+			relays = e.startRelays(cfg.relays, cfg.relaySource)
 		}
 	}
 	d.netdArgs = func() []string {
@@ -110,20 +127,7 @@ func sliceDesign(cfg scaleConfig) *scaleDesign {
 		}
 		go f.Run(ctx)
 		// Every follower holds every slice: the objects a node holds.
-		held := func() int {
-			n, cont := 0, ""
-			for {
-				l, err := cs.IPLocationSlices().List(ctx, metav1.ListOptions{Limit: 500, Continue: cont})
-				if err != nil {
-					return -1
-				}
-				n += len(l.Items)
-				if cont = l.Continue; cont == "" {
-					return n
-				}
-			}
-		}
-		return held, f.HasSynced, nil
+		return f.SliceCount, f.HasSynced, nil
 	}
 	return d
 }

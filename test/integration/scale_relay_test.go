@@ -33,7 +33,7 @@ type scaleRelays struct {
 // startRelays starts n relays that review tokens through the apiserver, writes a token of the
 // ServiceAccount kube-system/ecloud-netd for their audience and waits until every relay holds
 // every slice.
-func (e *scaleEnv) startRelays(n int) *scaleRelays {
+func (e *scaleEnv) startRelays(n int, source string) *scaleRelays {
 	tb := e.tb
 	r := &scaleRelays{tokenFile: filepath.Join(e.dir, "relay-token")}
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "ecloud-netd"}}
@@ -62,7 +62,13 @@ func (e *scaleEnv) startRelays(n int) *scaleRelays {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		s := locrelay.New(ec, locrelay.Config{Auth: locrelay.NewReviewAuthorizer(kube, "")})
+		rc := locrelay.Config{Auth: locrelay.NewReviewAuthorizer(kube, "")}
+		s := locrelay.NewFromSlices(ec, rc)
+		if source == locrelay.SourceClaims {
+			if s, err = locrelay.New(ec, kube, rc); err != nil {
+				tb.Fatal(err)
+			}
+		}
 		ln, err := net.Listen("tcp", scaleRootIP+":0")
 		if err != nil {
 			tb.Fatalf("relay listen: %v", err)
@@ -86,7 +92,7 @@ func (e *scaleEnv) startRelays(n int) *scaleRelays {
 			}
 		}
 		return true, nil
-	}, "%d location relays listing the slices", n)
-	e.logf("scale slices: %d location relays hold every slice %.1fs after they started", n, time.Since(start).Seconds())
+	}, "%d location relays listing the %s", n, source)
+	e.logf("scale: %d location relays (source %s) hold every node's locations %.1fs after they started", n, source, time.Since(start).Seconds())
 	return r
 }

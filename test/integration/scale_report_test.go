@@ -21,7 +21,7 @@ import (
 // startIPController runs the ip-controller binary against the apiserver (no leader election,
 // the leak collector idle: the benchmark's claims have no pods) until the test ends; it returns
 // the process's pid.
-func (e *scaleEnv) startIPController() int {
+func (e *scaleEnv) startIPController(args ...string) int {
 	tb := e.tb
 	logPath := filepath.Join(e.dir, "ip-controller.log")
 	logf, err := os.Create(logPath)
@@ -30,8 +30,9 @@ func (e *scaleEnv) startIPController() int {
 	}
 	defer logf.Close()
 	e.ipControllerMetrics = freeLoopbackAddr(tb)
-	cmd := exec.Command(e.cfg.ipController, "--kubeconfig="+e.cp.Kubeconfig, "--leader-elect=false",
-		"--bind-address="+e.ipControllerMetrics, "--gc-interval=1h")
+	args = append([]string{"--kubeconfig=" + e.cp.Kubeconfig, "--leader-elect=false",
+		"--bind-address=" + e.ipControllerMetrics, "--gc-interval=1h"}, args...)
+	cmd := exec.Command(e.cfg.ipController, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -88,7 +89,7 @@ func (e *scaleEnv) report(low, high ipamFigures) {
 		r("scale_apiserver_cpu_s_per_1k_changes_per_node%s=%.4f", suffix, f.apiserverCPUPer1kPerNode)
 		r("scale_node_join_port_txns%s=%d meshed_nodes=%d", suffix, f.joinPortChanges, f.mesh)
 		r("scale_cold_sync_s%s=%.1f", suffix, f.coldSync.Seconds())
-		if f.name == "slices" {
+		if f.name != todayDesignName {
 			head = f
 		}
 	}

@@ -169,3 +169,13 @@ type IPClaimList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []IPClaim `json:"items"`
 }
+
+// LocatedOn is the node whose pods reach the claim's IP there: status.node of a Bound claim that
+// is not being deleted, else "". It is what the location fan-out (IPLocationSlices, relays)
+// publishes.
+func (c *IPClaim) LocatedOn() string {
+	if c == nil || c.Status.Phase != PhaseBound || c.DeletionTimestamp != nil {
+		return ""
+	}
+	return c.Status.Node
+}

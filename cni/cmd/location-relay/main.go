@@ -1,5 +1,6 @@
-// Command location-relay watches the IPLocationSlices once and streams them to the netds of a few
-// hundred nodes (see cni/locrelay). It keeps no state of its own: run as many replicas as the
+// Command location-relay follows the pod IPs' locations once (from the IPClaims, or the
+// ip-controller's IPLocationSlices) and streams them to the netds of a few hundred nodes (see
+// cni/locrelay). It keeps no state of its own: run as many replicas as the
 // cluster needs, one per few hundred nodes.
 package main
 

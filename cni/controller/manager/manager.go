@@ -25,6 +25,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
@@ -160,10 +161,13 @@ func runControllers(ctx context.Context, kube kubernetes.Interface, ec *client.C
 	if err != nil {
 		return err
 	}
-	slices := client.NewIPLocationSliceInformer(ec, 0)
-	locs, err := locationslices.New(ec, claims, pools, nodes.Informer(), slices, locationslices.Config{BatchDelay: o.LocationBatchDelay})
-	if err != nil {
-		return err
+	var slices cache.SharedIndexInformer
+	var locs *locationslices.Controller
+	if o.LocationSlices {
+		slices = client.NewIPLocationSliceInformer(ec, 0)
+		if locs, err = locationslices.New(ec, claims, pools, nodes.Informer(), slices, locationslices.Config{BatchDelay: o.LocationBatchDelay}); err != nil {
+			return err
+		}
 	}
 	collector := gc.New(gc.Config{Interval: o.GCInterval, Grace: o.GCGrace, ReservationWindow: o.ReservationWindow},
 		kube, ec.IPClaims(), claims, pods, nodes, recorder)
@@ -172,11 +176,15 @@ func runControllers(ctx context.Context, kube kubernetes.Interface, ec *client.C
 	start := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
 	start(func() { pools.RunWithContext(ctx) })
 	start(func() { claims.RunWithContext(ctx) })
-	start(func() { slices.RunWithContext(ctx) })
+	if locs != nil {
+		start(func() { slices.RunWithContext(ctx) })
+	}
 	factory.Start(ctx.Done())
 	start(func() { status.Run(ctx, o.Workers) })
 	start(func() { rel.Run(ctx, o.Workers) })
-	start(func() { locs.Run(ctx, o.LocationWorkers) })
+	if locs != nil {
+		start(func() { locs.Run(ctx, o.LocationWorkers) })
+	}
 	start(func() { collector.Run(ctx) })
 	<-ctx.Done()
 	wg.Wait()

@@ -34,6 +34,10 @@ type Options struct {
 	// GCGrace apart).
 	GCInterval time.Duration
 	GCGrace    time.Duration
+	// LocationSlices turns the IPLocationSlice writer on: netds that watch the slices (no
+	// location relays) and location relays with --source=slices follow them. With every netd
+	// following relays that derive the locations from the IPClaims, it can be off.
+	LocationSlices bool
 	// LocationBatchDelay is how long a node's location changes are collected before its
 	// IPLocationSlices are written.
 	LocationBatchDelay time.Duration
@@ -58,6 +62,7 @@ func NewOptions() *Options {
 		ReservationWindow:  5 * time.Minute,
 		GCInterval:         time.Minute,
 		GCGrace:            5 * time.Minute,
+		LocationSlices:     true,
 		LocationBatchDelay: 100 * time.Millisecond,
 		LocationWorkers:    16,
 	}
@@ -79,6 +84,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Workers, "workers", o.Workers, "Workers per controller queue.")
 	fs.DurationVar(&o.ReservationWindow, "reservation-window", o.ReservationWindow, "A Reserved claim younger than this is never released or collected.")
 	fs.DurationVar(&o.GCInterval, "gc-interval", o.GCInterval, "Time between scans for leaked ephemeral claims.")
+	fs.BoolVar(&o.LocationSlices, "location-slices", o.LocationSlices, "Write the IPLocationSlices (what netds without location relays, and relays with --source=slices, follow). Off, a change of an IP's location costs no write beyond its IPClaim's; netds must then follow relays with --source=claims.")
 	fs.IntVar(&o.LocationWorkers, "location-workers", o.LocationWorkers, "Workers writing IPLocationSlices (one node each at a time).")
 	fs.DurationVar(&o.LocationBatchDelay, "location-batch-delay", o.LocationBatchDelay, "How long a node's IP location changes are collected before its IPLocationSlices are written (one write per node per batch).")
 	fs.DurationVar(&o.GCGrace, "gc-grace", o.GCGrace, "Least time between the first sighting of a leaked claim and its release.")
