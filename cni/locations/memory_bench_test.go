@@ -4,16 +4,10 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
-	"runtime/metrics"
 	"testing"
-)
 
-func heapObjects() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	runtime.GC()
-	metrics.Read(s)
-	return s[0].Value.Uint64()
-}
+	"github.com/ecloud-io/ecloud/test/benchstat"
+)
 
 // BenchmarkFollowerMemory measures the follower's table at 150k IPs in 5000 nodes' slices of
 // 30 (-short: 15k in 500): the heap it keeps once the listed objects are gone, per IP, and
@@ -37,12 +31,12 @@ func BenchmarkFollowerMemory(b *testing.B) {
 	var kept float64
 	for range b.N {
 		f := NewFromListerWatcher(nil, Options{})
-		base := heapObjects()
+		base := benchstat.HeapBytes()
 		if err := (store{f}).Replace(list, "1"); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		kept = float64(heapObjects() - base)
+		kept = float64(benchstat.HeapBytes() - base)
 		runtime.KeepAlive(f)
 		b.StartTimer()
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
-	"runtime/metrics"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
 	"github.com/ecloud-io/ecloud/cni/locations"
+	"github.com/ecloud-io/ecloud/test/benchstat"
 )
 
 // testClaimSource is a claim source whose informers are not run: the test fills their stores and
@@ -211,8 +211,7 @@ func BenchmarkClaimSourceMemory(b *testing.B) {
 	var kept float64
 	for range b.N {
 		b.StopTimer()
-		runtime.GC()
-		base := heapBytes()
+		base := benchstat.HeapBytes()
 		s := newServer(Config{})
 		cs := &claimSource{s: s, now: time.Now, dirty: map[string]bool{}, sent: map[string]string{}, wake: make(chan struct{}, 1),
 			claims: cache.NewSharedIndexInformer(&cache.ListWatch{}, &v1alpha1.IPClaim{}, 0, cache.Indexers{indexLocatedOn: locatedOnIndex}),
@@ -243,17 +242,10 @@ func BenchmarkClaimSourceMemory(b *testing.B) {
 		b.StartTimer()
 		cs.publish()
 		b.StopTimer()
-		runtime.GC()
-		kept = float64(heapBytes() - base)
+		kept = float64(benchstat.HeapBytes() - base)
 		runtime.KeepAlive(cs)
 		b.StartTimer()
 	}
 	b.ReportMetric(kept/(1<<20), "relay-MiB")
 	b.ReportMetric(kept/float64(nodes*perNode), "B/claim")
-}
-
-func heapBytes() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
 }
