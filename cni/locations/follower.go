@@ -84,6 +84,8 @@ type Follower struct {
 	free   []uint32
 	byName map[string]uint32
 	nodes  map[string]*nodeRef
+	// scratch and scratch2 are apply's sets of entries, kept between calls (under mu).
+	scratch, scratch2 map[entry]struct{}
 
 	synced atomic.Bool
 }
@@ -139,7 +141,7 @@ func NewFromListerWatcher(lw cache.ListerWatcher, opts Options) *Follower {
 
 func newFollower(opts Options) *Follower {
 	return &Follower{opts: opts, table: map[netip.Addr]loc{}, extra: map[netip.Addr][]loc{},
-		byName: map[string]uint32{}, nodes: map[string]*nodeRef{}}
+		byName: map[string]uint32{}, nodes: map[string]*nodeRef{}, scratch: map[entry]struct{}{}, scratch2: map[entry]struct{}{}}
 }
 
 // Run follows the slices until ctx ends.
@@ -271,11 +273,19 @@ func (f *Follower) apply(name string, next *sliceState) (Change, bool) {
 		return Change{}, false
 	}
 	ch := Change{Slice: name, Seen: time.Now()}
-	touched := make([]netip.Addr, 0, 8)
+	var touched []netip.Addr
 	var before []Location
 	oldNode := ""
+	// kept are the entries an update leaves as they are: listed before and after with the same
+	// VLAN, on the same node and tunnel endpoint, by no other slice. Their table values stay
+	// (the slice keeps its id), so an update costs what it changes, not the slice's size.
+	kept := f.scratch
+	clear(kept)
 	note := func(es []entry) {
 		for _, e := range es {
+			if _, ok := kept[e]; ok {
+				continue
+			}
 			touched = append(touched, e.ip)
 			l, _ := f.lookupLocked(e.ip)
 			before = append(before, l)
@@ -284,12 +294,31 @@ func (f *Follower) apply(name string, next *sliceState) (Change, bool) {
 	if exists {
 		old := &f.slices[id]
 		ch.Node, oldNode = old.node, old.node
+		if next != nil && next.node == old.node && next.tunnel == old.tunnel {
+			for _, e := range old.entries {
+				if len(f.extra[e.ip]) == 0 {
+					kept[e] = struct{}{}
+				}
+			}
+			listed := f.scratch2
+			clear(listed)
+			for _, e := range next.entries {
+				listed[e] = struct{}{}
+			}
+			for e := range kept {
+				if _, ok := listed[e]; !ok {
+					delete(kept, e)
+				}
+			}
+		}
 		note(old.entries)
 		if next != nil {
 			note(next.entries)
 		}
 		for _, e := range old.entries {
-			f.removeLocked(e.ip, id)
+			if _, ok := kept[e]; !ok {
+				f.removeLocked(e.ip, id)
+			}
 		}
 		ch.Nodes = f.unrefNodeLocked(old.node, next)
 	} else {
@@ -310,7 +339,9 @@ func (f *Follower) apply(name string, next *sliceState) (Change, bool) {
 		ch.Node, ch.Written = next.node, next.written
 		f.slices[id] = *next
 		for _, e := range next.entries {
-			f.addLocked(e.ip, loc{slice: id, vlan: e.vlan})
+			if _, ok := kept[e]; !ok {
+				f.addLocked(e.ip, loc{slice: id, vlan: e.vlan})
+			}
 		}
 		ch.Nodes = f.refNodeLocked(next, exists && oldNode == next.node) || ch.Nodes
 	}

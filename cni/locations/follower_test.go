@@ -85,6 +85,18 @@ func TestFollower(t *testing.T) {
 		want:      map[string]string{"10.0.0.1": "", "10.0.0.2": "node-b", "10.0.0.3": ""},
 		wantNodes: []string{"node-b"},
 	}, {
+		name:        "an update reports only the IPs it changed",
+		ops:         []op{{add: a(1, "10.0.0.1", "10.0.0.2", "10.0.0.3")}, {add: a(2, "10.0.0.1", "10.0.0.3", "10.0.0.4")}},
+		want:        map[string]string{"10.0.0.1": "node-a", "10.0.0.2": "", "10.0.0.3": "node-a", "10.0.0.4": "node-a"},
+		wantNodes:   []string{"node-a"},
+		lastChanged: []string{"10.0.0.2", "10.0.0.4"},
+	}, {
+		name:        "an IP both slices keep follows the newer write",
+		ops:         []op{{add: a(1, "10.0.0.1", "10.0.0.2")}, {add: b(2, "10.0.0.1")}, {add: a(3, "10.0.0.1", "10.0.0.2")}},
+		want:        map[string]string{"10.0.0.1": "node-a", "10.0.0.2": "node-a"},
+		wantNodes:   []string{"node-a", "node-b"},
+		lastChanged: []string{"10.0.0.1"},
+	}, {
 		name:        "an empty slice announces the node",
 		ops:         []op{{add: a(1)}},
 		want:        map[string]string{"10.0.0.1": ""},

@@ -51,9 +51,13 @@ func faultSchedulerLeader(t *testing.T, c *cluster) {
 					Containers: []corev1.Container{{
 						Name: "app", Image: "ecloud/workload:dev", ImagePullPolicy: corev1.PullIfNotPresent,
 						Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
+						// Ready within a second of starting; a probe is allowed 5 s, so that a busy
+						// node's slow answer does not make a running pod NotReady (the samples are
+						// about where the pods are, not about the kubelet's probe latency).
 						ReadinessProbe: &corev1.Probe{
-							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}},
-							PeriodSeconds: 1,
+							ProbeHandler:   corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}},
+							PeriodSeconds:  1,
+							TimeoutSeconds: 5,
 						},
 					}},
 				},

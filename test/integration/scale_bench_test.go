@@ -106,7 +106,8 @@ func TestScaleBench(t *testing.T) {
 	env.phase("load all claims", func() { env.loadClaims(cfg.claims) })
 	env.phase("ipam at all claims", func() { high = env.measureIPAM(fmt.Sprintf("claims=%d", cfg.claims)) })
 	env.phase("per-claim design", func() { env.runDesign(todayDesign(cfg)) })
-	env.phase("slice design", func() { env.runDesign(sliceDesign(cfg)) })
+	d := locationDesign(cfg)
+	env.phase(d.name+" design", func() { env.runDesign(d) })
 	env.report(low, high)
 	fmt.Printf("scale total %s\n", time.Since(start).Round(time.Second))
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"sync"
@@ -143,6 +145,14 @@ func (e *scaleEnv) runDesign(d *scaleDesign) {
 		d.name, writes, e.cfg.rate, e.cfg.duration, errs, benchstat.Millis(simLat), f.simMissing, benchstat.Millis(netdLat), f.netdMissing)
 	if e.ipControllerPID > 0 {
 		e.logf("scale %s ip-controller: %s", d.name, e.ipControllerSliceMetrics())
+	}
+	if dir := os.Getenv("BENCH_SCALE_CPU_PROFILE_DIR"); dir != "" {
+		// The test process's CPU profile of the change load, labelled by role, for go tool pprof.
+		path := filepath.Join(dir, "scale-"+d.name+".pprof")
+		if err := os.WriteFile(path, prof.Bytes(), 0o644); err != nil {
+			e.tb.Fatalf("write %s: %v", path, err)
+		}
+		e.logf("scale %s cpu profile of the change load: %s", d.name, path)
 	}
 	byRole := cpuByRole(e.tb, prof.Bytes())
 	perK := float64(writes) / 1000

@@ -59,14 +59,14 @@ func todayDesign(cfg scaleConfig) *scaleDesign {
 	}
 }
 
-// sliceDesign is the location design: location relays (cni/locrelay) follow the locations once
+// locationDesign is the location design: location relays (cni/locrelay) follow the locations once
 // and stream them to every netd, and each netd keeps one flow-based tunnel port per
 // encapsulation. With the relays' source "claims" (design "relays") each relay derives one slice
 // per node from the IPClaims and the ip-controller writes no IPLocationSlices; with "slices", or
 // no relays (every netd watches the slices itself), the ip-controller writes IPLocationSlices
 // (one or a few per node) that the relays or netds follow (design "slices"). Its simulated nodes
 // run the follower netd runs.
-func sliceDesign(cfg scaleConfig) *scaleDesign {
+func locationDesign(cfg scaleConfig) *scaleDesign {
 	var relays *scaleRelays
 	fromClaims := cfg.relays > 0 && cfg.relaySource == locrelay.SourceClaims
 	d := &scaleDesign{name: "slices", netd: cfg.netd, mesh: cfg.nodes, simNodes: cfg.simNodes}
