@@ -69,6 +69,11 @@ type Config struct {
 	CNIVersion string
 	// ResyncPeriod is how often the datapath is reconciled without a trigger.
 	ResyncPeriod time.Duration
+	// FlowReconcilePeriod is how often a reconcile replaces the bridge's whole flow table (dump,
+	// diff, replace: flows changed behind netd's back are repaired); the other syncs send only
+	// what changed. While a replace runs (seconds at a hundred thousand flows) location changes
+	// wait for it.
+	FlowReconcilePeriod time.Duration
 	// Locations says where netd learns which node holds each IP: from location relays, or
 	// (neither set) from the IPLocationSlices through the apiserver.
 	Locations LocationSource
@@ -93,6 +98,9 @@ const RelayPortName = "stream"
 
 // Relayed reports whether netd follows location relays rather than the apiserver.
 func (l LocationSource) Relayed() bool { return l.RelayService != "" || len(l.Relays) > 0 }
+
+// DefaultFlowReconcilePeriod is how often the whole flow table is replaced by default.
+const DefaultFlowReconcilePeriod = 5 * time.Minute
 
 // Default fills unset fields.
 func (c *Config) Default() {
@@ -125,6 +133,9 @@ func (c *Config) Default() {
 	}
 	if c.ResyncPeriod == 0 {
 		c.ResyncPeriod = 30 * time.Second
+	}
+	if c.FlowReconcilePeriod == 0 {
+		c.FlowReconcilePeriod = DefaultFlowReconcilePeriod
 	}
 }
 
@@ -162,6 +173,9 @@ func (c *Config) Validate() field.ErrorList {
 	}
 	if c.ResyncPeriod < time.Second {
 		errs = append(errs, field.Invalid(p.Child("resyncPeriod"), c.ResyncPeriod.String(), "must be at least 1s"))
+	}
+	if c.FlowReconcilePeriod < c.ResyncPeriod {
+		errs = append(errs, field.Invalid(p.Child("flowReconcilePeriod"), c.FlowReconcilePeriod.String(), "must be at least the resync period ("+c.ResyncPeriod.String()+"): the replace runs within a reconcile"))
 	}
 	errs = append(errs, c.Locations.validate(p.Child("locations"))...)
 	return errs

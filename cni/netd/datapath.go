@@ -335,7 +335,7 @@ func (d *Daemon) deleteHostLink(name string) error {
 // programFlows makes the bridge's flows those of st (whose Peers and Remote are left empty:
 // the other nodes' endpoints and IPs come from the location table). A full reconcile (dump,
 // diff, replace; stale flows from before a restart go) runs first, after an error and then
-// every resync period; in between, only the difference to what netd last programmed is sent,
+// every flow reconcile period (at a reconcile); in between, only the difference to what netd last programmed is sent,
 // in one atomic bundle. The flows of pools, the gateway and local pods are built and diffed
 // whole; the flows of peers (one per node) only when the set of nodes changed; a remote IP's
 // flow is rendered only when it changes: a light sync (full false) looks at the IPs whose
@@ -351,7 +351,7 @@ func (d *Daemon) programFlows(ctx context.Context, st FlowState, full bool) erro
 	// Marks are taken before the table is read (takeChanged).
 	marked := d.takeChanged()
 	changed := marked.ips
-	replace := d.remote == nil || d.restFlows == nil || time.Since(d.lastFullSync) >= d.cfg.ResyncPeriod
+	replace := d.remote == nil || d.restFlows == nil || time.Since(d.lastFullSync) >= d.cfg.FlowReconcilePeriod
 	peers := d.peerFlows
 	if replace || full || marked.nodes || peers == nil {
 		peers = indexFlows(peerFlows(d.peers(), tunnelOFPort))

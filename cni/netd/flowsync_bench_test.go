@@ -62,7 +62,7 @@ func scaleLocations(c scaleCluster) *fakeLocations {
 // its first flow sync (a replace) done.
 func scaleDaemon(tb testing.TB, c scaleCluster, locs *fakeLocations, sw *flowSwitch) *Daemon {
 	d := newRecordDaemon()
-	d.cfg = Config{NodeName: "node-0", Bridge: "br-int", ResyncPeriod: time.Hour}
+	d.cfg = Config{NodeName: "node-0", Bridge: "br-int", ResyncPeriod: time.Hour, FlowReconcilePeriod: time.Hour}
 	d.sw, d.locs, d.pools = sw, locs, c.pools()
 	d.gwMAC, _ = net.ParseMAC(gatewayMAC)
 	d.view = &datapathView{gatewayOFPort: 1, tunnelOFPort: 2}

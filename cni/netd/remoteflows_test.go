@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/ecloud-io/ecloud/cni/locations"
 )
@@ -154,6 +155,12 @@ func TestIncrementalFlowSync(t *testing.T) {
 				locs.set(ip(1), c.location(1, 2))
 			}, stale: true},
 			{name: "full", full: true, added: 1},
+		}},
+		{"a full sync replaces every flow once the flow reconcile period has passed, not before", []step{
+			{name: "within", full: true},
+			{name: "past", full: true, change: func(_ *testing.T, d *Daemon, _ *fakeLocations, _ *flowSwitch) {
+				d.lastFullSync = time.Now().Add(-d.cfg.FlowReconcilePeriod)
+			}, replaces: 1},
 		}},
 		{"an error makes the next sync replace every flow", []step{
 			{name: "error", change: func(_ *testing.T, d *Daemon, locs *fakeLocations, sw *flowSwitch) {

@@ -59,6 +59,7 @@ func run() error {
 	fs.StringVar(&cfg.NetworkName, "network-name", "ecloud", "network name in the conflist")
 	fs.StringVar(&cfg.CNIVersion, "cni-version", "1.1.0", "cniVersion of the conflist: 1.1.0, or 1.0.0 for runtimes that stop at CNI 1.0 (containerd 1.6/1.7)")
 	fs.DurationVar(&cfg.ResyncPeriod, "resync-period", 30*time.Second, "how often to reconcile the datapath without a trigger")
+	fs.DurationVar(&cfg.FlowReconcilePeriod, "flow-reconcile-period", netd.DefaultFlowReconcilePeriod, "how often a reconcile replaces the bridge's whole flow table (dump, diff, replace; repairs flows changed behind netd's back); other syncs send only what changed. At least --resync-period")
 	fs.StringVar(&metricsAddr, "metrics-bind-address", ":9462", "address for /metrics, /healthz and /readyz (\"0\" = off)")
 	fs.StringVar(&cfg.Locations.RelayService, "location-relay-service", "", "namespace/name of the location relays' Service: follow IP locations from its ready endpoints (port \""+netd.RelayPortName+"\") instead of watching every IPLocationSlice through the apiserver")
 	fs.StringSliceVar(&cfg.Locations.Relays, "location-relays", nil, "location relays' URLs (http://host:port), instead of --location-relay-service")
