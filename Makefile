@@ -117,7 +117,7 @@ chaos: ## the fault matrix on the local cluster: netd, scheduler leader, apiserv
 	ECLOUD_E2E=1 ECLOUD_CHAOS=1 $(GO) test -count=1 -v -timeout 40m -run '^TestFaultMatrix$$' ./test/e2e/
 
 .PHONY: bench-scale
-bench-scale: deps ## 5000 Nodes, 150k IPClaims: a real netd (OVS userspace) and simulated nodes follow 100 location changes/s, per-claim vs location-slice design; IPAM and scheduler at 1k vs 150k claims (root; RESULT lines last; BENCH_SCALE_* sizes)
+bench-scale: deps ## 5000 Nodes, 150k IPClaims: a real netd (OVS userspace) and simulated nodes follow 100 location changes/s, per-claim vs location-relay design (BENCH_SCALE_RELAY_SOURCE=claims|slices); IPAM and scheduler at 1k vs 150k claims (root; RESULT lines last; BENCH_SCALE_* sizes)
 	@hack/bench-run.sh bench-scale hack/bench-scale.sh
 
 .PHONY: bench-datapath

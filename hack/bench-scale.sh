@@ -3,7 +3,8 @@
 # ip-controller of this tree, and netd of the per-claim design from the git commit
 # BENCH_SCALE_PER_CLAIM_REF) and runs TestScaleBench; prints its figure lines, RESULT lines last.
 # Sizes: BENCH_SCALE_NODES, BENCH_SCALE_CLAIMS, BENCH_SCALE_SIM_NODES, BENCH_SCALE_TODAY_SIM_NODES,
-# BENCH_SCALE_TODAY_MESH, BENCH_SCALE_RATE, BENCH_SCALE_SECONDS (docs/benchmarks.md).
+# BENCH_SCALE_TODAY_MESH, BENCH_SCALE_RATE, BENCH_SCALE_SECONDS; BENCH_SCALE_RELAYS, BENCH_SCALE_RELAY_SOURCE,
+# BENCH_SCALE_CPU_PROFILE_DIR (docs/design/scale.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 go=${GO:-go}
