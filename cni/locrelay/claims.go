@@ -9,9 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -52,7 +50,7 @@ func newClaimSource(s *Server, ec *client.Clientset, kube kubernetes.Interface) 
 	cs := &claimSource{s: s, now: time.Now, dirty: map[string]bool{}, sent: map[string]string{}, wake: make(chan struct{}, 1),
 		claims: client.NewIPClaimInformer(ec, 0, cache.Indexers{indexLocatedOn: locatedOnIndex}),
 		pools:  client.NewIPPoolInformer(ec, 0),
-		nodes:  nodeInformer(kube),
+		nodes:  informers.NewSharedInformerFactory(kube, 0).Core().V1().Nodes().Informer(),
 	}
 	for _, t := range []struct {
 		inf cache.SharedIndexInformer
@@ -89,18 +87,6 @@ func newClaimSource(s *Server, ec *client.Clientset, kube kubernetes.Interface) 
 		}
 	}
 	return cs, nil
-}
-
-func nodeInformer(kube kubernetes.Interface) cache.SharedIndexInformer {
-	nodes := kube.CoreV1().Nodes()
-	return cache.NewSharedIndexInformer(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return nodes.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return nodes.Watch(ctx, o)
-		},
-	}, &corev1.Node{}, 0, cache.Indexers{})
 }
 
 // stripClaim keeps of a claim its name, IP, pool, phase, node and deletion mark.
