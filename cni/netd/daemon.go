@@ -249,6 +249,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	go d.syncer.run(ctx)
 	go d.ports.run(ctx)
+	go d.watchPodLinks(ctx)
 	if err := d.syncer.sync(ctx, true); err != nil {
 		return fmt.Errorf("initial datapath reconcile: %w", err)
 	}

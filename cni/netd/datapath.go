@@ -222,14 +222,23 @@ func (d *Daemon) syncPorts(ctx context.Context, ports []ovs.Port) (view datapath
 	for _, p := range ports {
 		used[p.OFPort], used[p.OFPortRequest] = true, true
 	}
+	// The host links are listed after the ports: a port's veth exists before the port is added,
+	// so a port whose link is missing from this list lost its veth.
+	links, err := d.hostLinkNames()
+	if err != nil {
+		return view, nil, nil, err
+	}
 	listed = map[string]LocalIP{}
 	for _, p := range pods {
 		l, ok := podLocal(p)
-		if p.OFPort == 0 && p.OFPortRequest <= 0 || (p.OFPort < 0 && d.isAttaching(p.Name)) {
+		attaching := d.isAttaching(p.Name)
+		if p.OFPort == 0 && p.OFPortRequest <= 0 || ((p.OFPort < 0 || !links[p.Name]) && attaching) {
 			continue // being added right now: ovs-vswitchd has not given it a number yet
 		}
-		if p.OFPort < 0 || !ok {
-			// The veth is gone (or the row is not ours to understand): the port is stale.
+		if p.OFPort < 0 || !links[p.Name] || !ok {
+			// The veth is gone (or the row is not ours to understand): the port is stale. The
+			// kernel datapath reports ofport -1; the userspace datapath keeps the number of a
+			// device that vanished, so the host's links are the evidence.
 			if err := d.sw.DeletePort(ctx, d.cfg.Bridge, p.Name); err != nil {
 				return view, nil, nil, err
 			}
@@ -318,6 +327,19 @@ func (d *Daemon) syncRoutes(pools []PoolNet) error {
 		}
 	}
 	return nil
+}
+
+// hostLinkNames are the names of the host's network interfaces.
+func (d *Daemon) hostLinkNames() (map[string]bool, error) {
+	links, err := d.nl.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list host links: %w", err)
+	}
+	names := make(map[string]bool, len(links))
+	for _, l := range links {
+		names[l.Attrs().Name] = true
+	}
+	return names, nil
 }
 
 // deleteHostLink removes a pod's host veth (GC); one that is gone is fine.

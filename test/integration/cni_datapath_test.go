@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -162,10 +163,33 @@ func TestCNITwoHosts(t *testing.T) {
 	// A pod port whose veth vanished while netd was down (OVS reports ofport -1).
 	h1.vsctl("add-port", "br-int", "ecvstale0", "--", "set", "Port", "ecvstale0", "external_ids:ecloud-role=pod",
 		"external_ids:ecloud-ip=10.61.0.251", "external_ids:ecloud-vlan=100", "external_ids:ecloud-container=gone", "external_ids:ecloud-ifname=eth0")
-	h1.startNetd()
-	if strings.Contains(h1.vsctl("list-ports", "br-int"), "ecvstale0") {
-		t.Error("pod port without a device survived the restart")
+	// Pod ports whose veths existed when OVS numbered them. The userspace datapath keeps the
+	// number of a device that vanished: ecvgone0's veth goes while netd is down, ecvgone1's
+	// while netd runs (the runtime removed a sandbox whose DEL could not reach netd).
+	for i, name := range []string{"ecvgone0", "ecvgone1"} {
+		sh(t, "ip", "-n", h1.NS, "link", "add", name, "type", "veth", "peer", "name", name+"p")
+		h1.vsctl("add-port", "br-int", name, "--", "set", "Port", name, "external_ids:ecloud-role=pod",
+			fmt.Sprintf("external_ids:ecloud-ip=10.61.0.%d", 240+i), "external_ids:ecloud-vlan=100",
+			"external_ids:ecloud-container=gone"+strconv.Itoa(i), "external_ids:ecloud-ifname=eth0",
+			"--", "set", "Interface", name, fmt.Sprintf("ofport_request=%d", 3900+i))
+		harness.Eventually(t, 10*time.Second, func() (bool, error) {
+			return strings.TrimSpace(h1.vsctl("get", "Interface", name, "ofport")) == strconv.Itoa(3900+i), nil
+		}, "OVS numbers %s", name)
 	}
+	sh(t, "ip", "-n", h1.NS, "link", "del", "ecvgone0")
+	h1.startNetd()
+	for _, name := range []string{"ecvstale0", "ecvgone0"} {
+		if strings.Contains(h1.vsctl("list-ports", "br-int"), name) {
+			t.Errorf("pod port %s without a device survived the restart", name)
+		}
+	}
+	if !strings.Contains(h1.vsctl("list-ports", "br-int"), "ecvgone1") {
+		t.Fatal("pod port ecvgone1 with its veth did not survive the restart")
+	}
+	sh(t, "ip", "-n", h1.NS, "link", "del", "ecvgone1")
+	harness.Eventually(t, 10*time.Second, func() (bool, error) {
+		return !strings.Contains(h1.vsctl("list-ports", "br-int"), "ecvgone1"), nil
+	}, "the port whose veth vanished under a running netd removed")
 	for _, f := range h1.flows() {
 		if strings.Contains(f.Match, "10.61.0.250") {
 			t.Errorf("stale flow survived the restart: %s", f)

@@ -93,7 +93,12 @@ func (e *scaleEnv) runDesign(d *scaleDesign) {
 		d.before(e)
 	}
 	f.claims = len(e.claims)
-	h.start(d.netd, d.extraArgs()...)
+	profDir := os.Getenv("BENCH_SCALE_CPU_PROFILE_DIR")
+	netdArgs := d.extraArgs()
+	if profDir != "" {
+		netdArgs = append(netdArgs, "--profiling")
+	}
+	h.start(d.netd, netdArgs...)
 	var err error
 	if f.firstReady, err = h.ready(5 * time.Minute); err != nil {
 		// The other design's figures still count: this one's are reported as failed.
@@ -123,6 +128,10 @@ func (e *scaleEnv) runDesign(d *scaleDesign) {
 	if err := pprof.StartCPUProfile(&prof); err != nil {
 		e.tb.Fatalf("cpu profile: %v", err)
 	}
+	var netdProf <-chan []byte
+	if profDir != "" {
+		netdProf = h.cpuProfile(e.cfg.duration)
+	}
 	tr.active.Store(true)
 	writes, errs := e.churn(d, tr)
 	pprof.StopCPUProfile()
@@ -146,13 +155,20 @@ func (e *scaleEnv) runDesign(d *scaleDesign) {
 	if e.ipControllerPID > 0 {
 		e.logf("scale %s ip-controller: %s", d.name, e.ipControllerSliceMetrics())
 	}
-	if dir := os.Getenv("BENCH_SCALE_CPU_PROFILE_DIR"); dir != "" {
-		// The test process's CPU profile of the change load, labelled by role, for go tool pprof.
-		path := filepath.Join(dir, "scale-"+d.name+".pprof")
-		if err := os.WriteFile(path, prof.Bytes(), 0o644); err != nil {
-			e.tb.Fatalf("write %s: %v", path, err)
+	if profDir != "" {
+		// The CPU profiles of the change load, for go tool pprof: the test process's, labelled
+		// by role, and the real netd's.
+		profiles := map[string][]byte{"scale-" + d.name + ".pprof": prof.Bytes(), "scale-" + d.name + "-netd.pprof": <-netdProf}
+		for name, b := range profiles {
+			if b == nil {
+				continue
+			}
+			path := filepath.Join(profDir, name)
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				e.tb.Fatalf("write %s: %v", path, err)
+			}
+			e.logf("scale %s cpu profile of the change load: %s", d.name, path)
 		}
-		e.logf("scale %s cpu profile of the change load: %s", d.name, path)
 	}
 	byRole := cpuByRole(e.tb, prof.Bytes())
 	perK := float64(writes) / 1000

@@ -298,3 +298,26 @@ func processCPUOf(pid int) time.Duration {
 	s, _ := strconv.Atoi(f[12])
 	return time.Duration(u+s) * 10 * time.Millisecond
 }
+
+// cpuProfile fetches the netd process's CPU profile over the next d (it runs with --profiling);
+// the channel yields it, or nothing when the fetch failed.
+func (h *scaleHost) cpuProfile(d time.Duration) <-chan []byte {
+	out := make(chan []byte, 1)
+	go func() {
+		defer close(out)
+		c := &http.Client{Timeout: d + 30*time.Second}
+		resp, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", h.metrics, int(d.Seconds())))
+		if err != nil {
+			h.e.logf("netd cpu profile: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			h.e.logf("netd cpu profile: status %d, %v", resp.StatusCode, err)
+			return
+		}
+		out <- b
+	}()
+	return out
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -35,6 +36,7 @@ func main() {
 
 func run() error {
 	var cfg netd.Config
+	var profiling bool
 	var kubeconfig, metricsAddr, tunnel, datapath string
 	var qps float32
 	var burst int
@@ -61,6 +63,7 @@ func run() error {
 	fs.DurationVar(&cfg.ResyncPeriod, "resync-period", 30*time.Second, "how often to reconcile the datapath without a trigger")
 	fs.DurationVar(&cfg.FlowReconcilePeriod, "flow-reconcile-period", netd.DefaultFlowReconcilePeriod, "how often a reconcile replaces the bridge's whole flow table (dump, diff, replace; repairs flows changed behind netd's back); other syncs send only what changed. At least --resync-period")
 	fs.StringVar(&metricsAddr, "metrics-bind-address", ":9462", "address for /metrics, /healthz and /readyz (\"0\" = off)")
+	fs.BoolVar(&profiling, "profiling", false, "serve Go's profiles (/debug/pprof/) on --metrics-bind-address")
 	fs.StringVar(&cfg.Locations.RelayService, "location-relay-service", "", "namespace/name of the location relays' Service: follow IP locations from its ready endpoints (port \""+netd.RelayPortName+"\") instead of watching every IPLocationSlice through the apiserver")
 	fs.StringSliceVar(&cfg.Locations.Relays, "location-relays", nil, "location relays' URLs (http://host:port), instead of --location-relay-service")
 	fs.StringVar(&cfg.Locations.TokenFile, "location-relay-token-file", "", "token shown to the location relays (a projected ServiceAccount token for their audience)")
@@ -111,6 +114,11 @@ func run() error {
 			_, _ = w.Write([]byte("ok"))
 		})
 		mux.Handle(nodeapi.PathTrace, d.TraceHandler()) // read-only OpenFlow trace for kubectl ecloud trace
+		if profiling {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		}
 		srv := &http.Server{Addr: metricsAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
