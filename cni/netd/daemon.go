@@ -16,6 +16,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -184,8 +185,12 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 	})
 	kick := func(full bool) cache.ResourceEventHandler {
 		return cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(any) { d.syncer.request(full) },
-			UpdateFunc: func(any, any) { d.syncer.request(full) },
+			AddFunc: func(any) { d.syncer.request(full) },
+			UpdateFunc: func(old, cur any) {
+				if !unchanged(old, cur) { // an informer's resync is no change: the resync period has its own reconcile
+					d.syncer.request(full)
+				}
+			},
 			DeleteFunc: func(any) { d.syncer.request(full) },
 		}
 	}
@@ -198,6 +203,13 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 		}
 	}
 	return d, nil
+}
+
+// unchanged reports whether an informer's update carries the same version of the object.
+func unchanged(old, cur any) bool {
+	o, err1 := meta.Accessor(old)
+	c, err2 := meta.Accessor(cur)
+	return err1 == nil && err2 == nil && o.GetResourceVersion() == c.GetResourceVersion()
 }
 
 // Ready reports whether the daemon serves ADDs.

@@ -359,10 +359,11 @@ func (d *Daemon) deleteHostLink(name string) error {
 // diff, replace; stale flows from before a restart go) runs first, after an error and then
 // every flow reconcile period (at a reconcile); in between, only the difference to what netd last programmed is sent,
 // in one atomic bundle. The flows of pools, the gateway and local pods are built and diffed
-// whole; the flows of peers (one per node) only when the set of nodes changed; a remote IP's
-// flow is rendered only when it changes: a light sync (full false) looks at the IPs whose
-// location changed since the last sync and those that became or stopped being local, a full
-// one at the whole location table.
+// whole; the flows of peers (one per node) only when the set of nodes changed or at a full
+// reconcile; a remote IP's flow is rendered only when it changes: a sync looks at the IPs whose
+// location changed since the last sync and those that became or stopped being local. Only the
+// replace compares the whole location table (at 150k IPs that costs seconds of CPU, and location
+// changes would wait for it at every full reconcile).
 func (d *Daemon) programFlows(ctx context.Context, st FlowState, full bool) error {
 	local := make(map[netip.Addr]bool, len(st.Local))
 	for _, l := range st.Local {
@@ -408,7 +409,7 @@ func (d *Daemon) programFlows(ctx context.Context, st FlowState, full bool) erro
 	}
 	var hops map[netip.Addr]remoteHop
 	var next []remoteChange
-	if full || marked.all || d.remote.tunnelOFPort != tunnelOFPort {
+	if marked.all || d.remote.tunnelOFPort != tunnelOFPort {
 		hops = d.allHops(local, tunnelOFPort)
 		a, dl := diffAll(d.remote, hops, tunnelOFPort)
 		add, del = append(add, a...), append(del, dl...)

@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/ecloud-io/ecloud/cni/ovs"
 )
 
@@ -125,5 +128,24 @@ func TestTunnelPort(t *testing.T) {
 	}
 	if tunnelPortName(ovs.VXLAN) == tunnelPortName(ovs.Geneve) {
 		t.Error("vxlan and geneve share a port name")
+	}
+}
+
+func TestUnchanged(t *testing.T) {
+	node := func(rv string) *corev1.Node { return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", ResourceVersion: rv}} }
+	for _, tt := range []struct {
+		name     string
+		old, cur any
+		want     bool
+	}{
+		{"an informer's resync", node("7"), node("7"), true},
+		{"a new version", node("7"), node("8"), false},
+		{"not an object", "x", node("8"), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := unchanged(tt.old, tt.cur); got != tt.want {
+				t.Errorf("unchanged = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -150,11 +150,14 @@ func TestIncrementalFlowSync(t *testing.T) {
 			t.Cleanup(func() { maxMarkedIPs = old })
 			d.markChanged(moved, true) // node-1 has no IP left
 		}, added: 11, deleted: 1}}},
-		{"a change nobody marked is found by a full sync", []step{
+		{"a change nobody marked is found by the replace of the flow reconcile period, not by the full syncs before it", []step{
 			{name: "unmarked", change: func(_ *testing.T, _ *Daemon, locs *fakeLocations, _ *flowSwitch) {
 				locs.set(ip(1), c.location(1, 2))
 			}, stale: true},
-			{name: "full", full: true, added: 1},
+			{name: "full", full: true, stale: true},
+			{name: "past", full: true, change: func(_ *testing.T, d *Daemon, _ *fakeLocations, _ *flowSwitch) {
+				d.lastFullSync = time.Now().Add(-d.cfg.FlowReconcilePeriod)
+			}, replaces: 1},
 		}},
 		{"a full sync replaces every flow once the flow reconcile period has passed, not before", []step{
 			{name: "within", full: true},
