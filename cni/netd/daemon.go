@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -16,7 +17,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -24,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
+	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
 	"github.com/ecloud-io/ecloud/cni/client"
 	"github.com/ecloud-io/ecloud/cni/ipam"
 	"github.com/ecloud-io/ecloud/cni/locations"
@@ -187,7 +189,7 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 		return cache.ResourceEventHandlerFuncs{
 			AddFunc: func(any) { d.syncer.request(full) },
 			UpdateFunc: func(old, cur any) {
-				if !unchanged(old, cur) { // an informer's resync is no change: the resync period has its own reconcile
+				if datapathInputChanged(old, cur) {
 					d.syncer.request(full)
 				}
 			},
@@ -205,11 +207,21 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 	return d, nil
 }
 
-// unchanged reports whether an informer's update carries the same version of the object.
-func unchanged(old, cur any) bool {
-	o, err1 := meta.Accessor(old)
-	c, err2 := meta.Accessor(cur)
-	return err1 == nil && err2 == nil && o.GetResourceVersion() == c.GetResourceVersion()
+// datapathInputChanged reports whether an update of this node or of an IPPool changes what a
+// full reconcile reads: a Node's labels or spec, an IPPool's spec (its generation), labels or
+// deletion. An informer's resync (the resync period has its own reconcile), the kubelet's status
+// updates and the ip-controller's pool usage counts change nothing there; a pool's status is
+// written at every allocation, and each write would otherwise reconcile every node.
+func datapathInputChanged(old, cur any) bool {
+	switch o := old.(type) {
+	case *corev1.Node:
+		c, ok := cur.(*corev1.Node)
+		return !ok || !maps.Equal(o.Labels, c.Labels) || !equality.Semantic.DeepEqual(o.Spec, c.Spec)
+	case *v1alpha1.IPPool:
+		c, ok := cur.(*v1alpha1.IPPool)
+		return !ok || o.Generation != c.Generation || !maps.Equal(o.Labels, c.Labels) || !o.DeletionTimestamp.Equal(c.DeletionTimestamp)
+	}
+	return true
 }
 
 // Ready reports whether the daemon serves ADDs.

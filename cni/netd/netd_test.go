@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
 	"github.com/ecloud-io/ecloud/cni/ovs"
 )
 
@@ -131,20 +132,41 @@ func TestTunnelPort(t *testing.T) {
 	}
 }
 
-func TestUnchanged(t *testing.T) {
-	node := func(rv string) *corev1.Node { return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", ResourceVersion: rv}} }
+func TestDatapathInputChanged(t *testing.T) {
+	node := func(rv string, mutate func(*corev1.Node)) *corev1.Node {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", ResourceVersion: rv, Labels: map[string]string{"zone": "dc-a"}}}
+		if mutate != nil {
+			mutate(n)
+		}
+		return n
+	}
+	pool := func(rv string, gen int64, mutate func(*v1alpha1.IPPool)) *v1alpha1.IPPool {
+		p := &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "p", ResourceVersion: rv, Generation: gen}, Spec: v1alpha1.IPPoolSpec{CIDR: "10.0.0.0/24"}}
+		if mutate != nil {
+			mutate(p)
+		}
+		return p
+	}
+	now := metav1.Now()
 	for _, tt := range []struct {
 		name     string
 		old, cur any
 		want     bool
 	}{
-		{"an informer's resync", node("7"), node("7"), true},
-		{"a new version", node("7"), node("8"), false},
-		{"not an object", "x", node("8"), false},
+		{"a node's resync", node("7", nil), node("7", nil), false},
+		{"the kubelet's status update", node("7", nil), node("8", func(n *corev1.Node) {
+			n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+		}), false},
+		{"a node's label", node("7", nil), node("8", func(n *corev1.Node) { n.Labels[DatapathLabel] = "netdev" }), true},
+		{"a node's spec", node("7", nil), node("8", func(n *corev1.Node) { n.Spec.Unschedulable = true }), true},
+		{"a pool's usage counts", pool("7", 1, nil), pool("8", 1, func(p *v1alpha1.IPPool) { p.Status.Allocated = 3 }), false},
+		{"a pool's spec", pool("7", 1, nil), pool("8", 2, func(p *v1alpha1.IPPool) { p.Spec.VLAN = 100 }), true},
+		{"a pool being deleted", pool("7", 1, nil), pool("8", 1, func(p *v1alpha1.IPPool) { p.DeletionTimestamp = &now }), true},
+		{"another kind", "x", "y", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := unchanged(tt.old, tt.cur); got != tt.want {
-				t.Errorf("unchanged = %v, want %v", got, tt.want)
+			if got := datapathInputChanged(tt.old, tt.cur); got != tt.want {
+				t.Errorf("datapathInputChanged = %v, want %v", got, tt.want)
 			}
 		})
 	}
