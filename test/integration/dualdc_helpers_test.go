@@ -66,7 +66,7 @@ func startDeletionCostController(t *testing.T, cp *harness.ControlPlane, policy 
 	factory := informers.NewSharedInformerFactory(cp.Kube, 0)
 	ctrl, err := deletioncost.New(cp.Kube, factory, config.DualDatacenterArgs{
 		TopologyKey: "topology.kubernetes.io/zone", Datacenters: dualDCs, MaxSkew: 1, OutagePolicy: policy,
-	})
+	}, dualDCScheduler)
 	if err != nil {
 		cancel()
 		t.Fatalf("deletion-cost controller: %v", err)

@@ -58,7 +58,7 @@ func main() {
 	fs.Int32Var(&o.maxSkew, "max-skew", configv1.DefaultMaxSkew, "largest allowed pod-count difference between datacenters")
 	fs.StringVar(&o.outagePolicy, "outage-policy", configv1.DefaultOutagePolicy, "the scheduler's outage policy (Hold or Degrade)")
 	fs.StringVar(&o.schedulerConfig, "scheduler-config", "", "ecloud-scheduler's KubeSchedulerConfiguration file: take the DualDatacenter args of profile --scheduler-name from it (instead of --topology-key, --datacenters, --max-skew, --outage-policy)")
-	fs.StringVar(&o.schedulerName, "scheduler-name", "ecloud-scheduler", "the profile of --scheduler-config whose DualDatacenter args apply")
+	fs.StringVar(&o.schedulerName, "scheduler-name", "ecloud-scheduler", "the scheduler whose pods the controller looks after (spec.schedulerName), and the profile of --scheduler-config whose DualDatacenter args apply")
 	klogFlags := flag.NewFlagSet("klog", flag.ExitOnError)
 	klog.InitFlags(klogFlags)
 	fs.AddGoFlagSet(klogFlags)
@@ -103,7 +103,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("creating the client: %w", err)
 	}
 	factory := informers.NewSharedInformerFactory(client, 0)
-	ctrl, err := deletioncost.New(client, factory, args)
+	ctrl, err := deletioncost.New(client, factory, args, o.schedulerName)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,9 @@
 // ReplicaSet scale-down removes pods from the fuller datacenter first and never the last pod of a
 // datacenter while another has more; and once every datacenter is up again after an outage it
 // evicts surplus pods (the Eviction API, so PodDisruptionBudgets hold) one at a time until the
-// group is spread again. The rule itself is ../../dcrule, shared with the scheduler plugin.
+// group is spread again. It looks after the pods of the scheduler that runs DualDatacenter only:
+// another scheduler would put an evicted pod back where it was, evicting again and again. The
+// rule itself is ../../dcrule, shared with the scheduler plugin.
 package deletioncost
 
 import (
@@ -32,7 +34,10 @@ const Name = "ecloud-deletion-cost"
 
 // Controller reconciles one namespace at a time: every group in it.
 type Controller struct {
-	args     config.DualDatacenterArgs
+	args config.DualDatacenterArgs
+	// schedulerName is the scheduler whose pods the controller looks after: the one that runs
+	// DualDatacenter. Another scheduler would put an evicted pod back where it was.
+	schedulerName string
 	rule     dcrule.Rule
 	client   kubernetes.Interface
 	pods     corelisters.PodLister
@@ -75,15 +80,19 @@ func (h *holdOff) start(key string, d time.Duration) {
 
 // New builds the controller on an informer factory; args are the DualDatacenter plugin's (the
 // same datacenters, topology key and maxSkew), validated here.
-func New(client kubernetes.Interface, factory informers.SharedInformerFactory, args config.DualDatacenterArgs) (*Controller, error) {
+func New(client kubernetes.Interface, factory informers.SharedInformerFactory, args config.DualDatacenterArgs, schedulerName string) (*Controller, error) {
 	if err := validation.ValidateDualDatacenterArgs(field.NewPath("args"), &args); err != nil {
 		return nil, err
+	}
+	if schedulerName == "" {
+		return nil, fmt.Errorf("the scheduler whose pods the %s controller looks after is not named", Name)
 	}
 	registerMetrics()
 	podInf, nodeInf := factory.Core().V1().Pods(), factory.Core().V1().Nodes()
 	rsInf, stsInf := factory.Apps().V1().ReplicaSets(), factory.Apps().V1().StatefulSets()
 	c := &Controller{
 		args:          args,
+		schedulerName: schedulerName,
 		rule:          dcrule.Rule{MaxSkew: args.MaxSkew},
 		client:        client,
 		pods:          podInf.Lister(),

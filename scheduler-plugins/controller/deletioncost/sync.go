@@ -91,7 +91,7 @@ func (c *Controller) collect(ns string) (map[string]*groupState, error) {
 		return g, err
 	}
 	for _, pod := range pods {
-		if pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed || !dcrule.MayHaveGroup(pod) {
+		if pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed || !dcrule.MayHaveGroup(pod) || pod.Spec.SchedulerName != c.schedulerName {
 			continue
 		}
 		g, err := resolve(pod)
