@@ -3,6 +3,7 @@ package scrape
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"io/fs"
 	"sync/atomic"
 	"time"
@@ -106,21 +107,46 @@ func (r *Runner) CollectOnce(ctx context.Context) *Snapshot {
 	return snap
 }
 
-// Run collects at once and then every step until ctx ends, handing each snapshot to the consumers.
+// Run collects at every point of the node's grid until ctx ends, handing each snapshot to the
+// consumers. The grid is the multiples of Step shifted by an offset derived from the node's name
+// (GridOffset): the nodes' pushes spread over the step, and an agent that restarts takes its first
+// sample at the next point, never within the step of the last sample its previous process took
+// (Odin keeps one value per series and step, and a second would overwrite the first).
 func (r *Runner) Run(ctx context.Context) {
-	ticker := r.Clock.NewTicker(r.Step)
-	defer ticker.Stop()
 	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.Clock.After(UntilNextPoint(r.Clock.Now(), r.Step, GridOffset(r.Node, r.Step))):
+		}
 		snap := r.CollectOnce(ctx)
 		for _, c := range r.Consumers {
 			c.Consume(ctx, snap)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C():
-		}
 	}
+}
+
+// GridOffset is where node's collection points lie within a step: a hash of its name.
+func GridOffset(node string, step time.Duration) time.Duration {
+	if step <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(node))
+	return time.Duration(h.Sum64() % uint64(step))
+}
+
+// UntilNextPoint is the wait from now to the next point of the grid of step shifted by offset,
+// strictly after now (a full step when now is on a point).
+func UntilNextPoint(now time.Time, step, offset time.Duration) time.Duration {
+	if step <= 0 {
+		return 0
+	}
+	into := (now.UnixNano() - int64(offset)) % int64(step)
+	if into < 0 {
+		into += int64(step)
+	}
+	return step - time.Duration(into)
 }
 
 // TargetsFunc adapts a function to TargetSource.
