@@ -26,7 +26,7 @@ func TestDualDCOtherSchedulerLeftAlone(t *testing.T) {
 	tmpl.Spec.NodeName = "dc-a-node-0"
 	createDeployment(t, cp, &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: dualDCNamespace, Name: "other"},
-		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](3), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl},
+		Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](3), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl},
 	})
 	waitSpread(t, cp, "app=other", "3 ready pods in dc-a", func(s spread) bool { return s.settled(3) && s.ready["dc-a"] == 3 })
 	before := map[types.UID]bool{}

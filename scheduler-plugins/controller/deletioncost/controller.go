@@ -38,13 +38,13 @@ type Controller struct {
 	// schedulerName is the scheduler whose pods the controller looks after: the one that runs
 	// DualDatacenter. Another scheduler would put an evicted pod back where it was.
 	schedulerName string
-	rule     dcrule.Rule
-	client   kubernetes.Interface
-	pods     corelisters.PodLister
-	nodes    corelisters.NodeLister
-	resolver *dcrule.Resolver
-	synced   []cache.InformerSynced
-	queue    workqueue.TypedRateLimitingInterface[string]
+	rule          dcrule.Rule
+	client        kubernetes.Interface
+	pods          corelisters.PodLister
+	nodes         corelisters.NodeLister
+	resolver      *dcrule.Resolver
+	synced        []cache.InformerSynced
+	queue         workqueue.TypedRateLimitingInterface[string]
 	// evictionRetry is how long to wait before retrying a blocked eviction or re-checking a group
 	// after one.
 	evictionRetry time.Duration
