@@ -152,19 +152,29 @@ func (a *Agent) Pusher() *odin.Pusher { return a.pusher }
 // Discovery returns the pod discovery.
 func (a *Agent) Discovery() *discovery.Discovery { return a.discovery }
 
-// Handler serves /metrics and /healthz. /healthz fails when no pass finished within three steps.
+// Handler serves /metrics and /healthz. /healthz fails when no pass finished within three steps
+// (counted from the start until the first pass, which comes at the node's first grid point).
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", legacyregistry.Handler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		last := a.runner.LastPass()
-		if last.IsZero() || a.clock.Since(last) > 3*a.cfg.Step {
-			http.Error(w, fmt.Sprintf("no collection pass since %s", last.Format(time.RFC3339)), http.StatusServiceUnavailable)
+		if ok, since := Healthy(a.runner.LastPass(), a.runner.Started(), a.clock.Now(), a.cfg.Step); !ok {
+			http.Error(w, fmt.Sprintf("no collection pass since %s", since.Format(time.RFC3339)), http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ok"))
 	})
 	return mux
+}
+
+// Healthy reports whether a collection pass finished within three steps before now, counting from
+// the start until the first pass; since is the time it counts from (zero: not started).
+func Healthy(lastPass, started, now time.Time, step time.Duration) (ok bool, since time.Time) {
+	since = lastPass
+	if since.IsZero() {
+		since = started
+	}
+	return !since.IsZero() && now.Sub(since) <= 3*step, since
 }
 
 // Listen binds the HTTP address (separate from Run so callers learn the port of ":0").

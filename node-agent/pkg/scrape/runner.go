@@ -43,6 +43,16 @@ type Runner struct {
 	expected int
 	// last is the unix nanosecond time of the last finished pass (for /healthz).
 	last atomic.Int64
+	// started is the unix nanosecond time Run started.
+	started atomic.Int64
+}
+
+// Started returns when Run started (zero before).
+func (r *Runner) Started() time.Time {
+	if n := r.started.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // LastPass returns when the last pass finished (zero before the first).
@@ -113,6 +123,7 @@ func (r *Runner) CollectOnce(ctx context.Context) *Snapshot {
 // sample at the next point, never within the step of the last sample its previous process took
 // (Odin keeps one value per series and step, and a second would overwrite the first).
 func (r *Runner) Run(ctx context.Context) {
+	r.started.Store(r.Clock.Now().UnixNano())
 	for {
 		select {
 		case <-ctx.Done():
