@@ -94,7 +94,7 @@ bench-ipam: ## IPAM allocate+release through the real apiserver (concurrency 1/1
 	@hack/bench-run.sh bench-ipam bash -o pipefail -c "$(GO) test -run '^\$$' -bench '^BenchmarkIPAM\$$' -benchtime=1x -timeout 20m ./test/integration 2>/dev/null | grep -E '^(Benchmark|ipam |ok|FAIL|---|RESULT )'"
 
 .PHONY: up
-up: ## start the local two-datacenter cluster on real kubelets (root; see hack/cluster/lib.sh)
+up: ## start the local two-datacenter cluster on real kubelets: two namespace hosts and, where QEMU runs, a guest node on Debian's kernel (ECLOUD_GUEST_NODE=0 skips it; root; see hack/cluster/lib.sh)
 	@hack/cluster/up.sh
 
 .PHONY: down

@@ -197,10 +197,10 @@ EOC
 # to the cluster as a third node, dc-b-node-1 (hack/cluster/guest.sh). Its NIC is a tap on the
 # datacenter bridge br0 in the control-plane namespace. It runs the kernel datapath (netd's
 # default, --datapath=system) with the Open vSwitch of the netd DaemonSet's ovs container: none of
-# HOST_NODE_LABELS. Opt-in (ECLOUD_GUEST_NODE=1): under emulation it needs most of two host cores
-# to itself, or its container operations outlast containerd's and the kubelet's deadlines
-# (docs/design/local-cluster.md).
-GUEST_NODE=${ECLOUD_GUEST_NODE:-0}
+# HOST_NODE_LABELS. On by default where QEMU can run; ECLOUD_GUEST_NODE=0 skips it. Under
+# emulation it needs a good share of the host's cores, or its container operations outlast
+# containerd's and the kubelet's deadlines (docs/design/local-cluster.md).
+GUEST_NODE=${ECLOUD_GUEST_NODE:-1}
 GUEST_NAME=dc-b-node-1
 GUEST_ZONE=dc-b
 GUEST_IP=$UNDERLAY_PREFIX.13

@@ -8,7 +8,7 @@
 # applies, with the images built here), runs manifests/examples and prints a summary with the
 # KUBECONFIG line. Layout: lib.sh. Besides the two namespace hosts, a third node dc-b-node-1 is a
 # QEMU guest on Debian's own kernel (cgroup v2, the openvswitch module; hack/cluster/guest.sh),
-# booted while the rest starts when ECLOUD_GUEST_NODE=1; skipped with a message where QEMU cannot run.
+# booted while the rest starts unless ECLOUD_GUEST_NODE=0; skipped with a message where QEMU cannot run.
 #
 # Running it again while the cluster is up only prints the summary. Undo with down.sh (make down).
 # Environment: WORKDIR (default _work), API_PORT (default 26443, on 127.0.0.1), PROM_PORT (Prometheus
@@ -84,7 +84,7 @@ if [ "$GUEST_NODE" = 1 ]; then
     GUEST_NODE=0
   fi
 else
-  log "no guest node: the two namespace hosts only (ECLOUD_GUEST_NODE=1 adds dc-b-node-1, a QEMU guest on Debian's kernel)"
+  log "no guest node (ECLOUD_GUEST_NODE=0): the two namespace hosts only"
 fi
 export CP_IP KUBERNETES_SVC_IP  # read by pki.sh
 "$HERE/pki.sh" "$PKI" "https://$CP_IP:6443" "${nodes[@]}"
