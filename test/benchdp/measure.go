@@ -40,6 +40,14 @@ func (e Endpoint) String() string { return fmt.Sprintf("%s/%s/%s", e.Node.Name, 
 type Path struct {
 	Key            string
 	Client, Server Endpoint
+	// Setting, if set, is a device setting only this path is measured with: Apply runs before
+	// each of its runs and Revert after it, also after a failed run.
+	Setting *Setting
+}
+
+// Setting is a change made on some nodes for one path and taken back after it.
+type Setting struct {
+	Apply, Revert func(context.Context) error
 }
 
 // Options are the measurement's sizes.
@@ -156,11 +164,7 @@ func Measure(ctx context.Context, paths []Path, opt Options) ([]Result, error) {
 		fmt.Fprintf(opt.Log, "iteration %d/%d: %v\n", k+1, opt.Iterations, names)
 		for _, i := range order {
 			p := paths[i]
-			mbps, retr, err := tputRun(ctx, p, opt.TputSeconds)
-			if err != nil {
-				return nil, err
-			}
-			rr, err := rrRun(ctx, p, opt.RRRequests)
+			mbps, retr, rr, err := runPath(ctx, p, opt)
 			if err != nil {
 				return nil, err
 			}
@@ -172,6 +176,27 @@ func Measure(ctx context.Context, paths []Path, opt Options) ([]Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// runPath measures p's throughput and round trips once, with p's Setting applied.
+func runPath(ctx context.Context, p Path, opt Options) (mbps float64, retr int, rr []time.Duration, err error) {
+	if p.Setting != nil {
+		if err := p.Setting.Apply(ctx); err != nil {
+			return 0, 0, nil, fmt.Errorf("path %s: apply its setting: %w", p.Key, err)
+		}
+		defer func() {
+			if rerr := p.Setting.Revert(ctx); rerr != nil && err == nil {
+				err = fmt.Errorf("path %s: revert its setting: %w", p.Key, rerr)
+			}
+		}()
+	}
+	if mbps, retr, err = tputRun(ctx, p, opt.TputSeconds); err != nil {
+		return 0, 0, nil, err
+	}
+	if rr, err = rrRun(ctx, p, opt.RRRequests); err != nil {
+		return 0, 0, nil, err
+	}
+	return mbps, retr, rr, nil
 }
 
 func addr(ip string, port int) string { return fmt.Sprintf("%s:%d", ip, port) }
