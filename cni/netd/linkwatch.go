@@ -36,14 +36,14 @@ func (d *Daemon) watchPodLinks(ctx context.Context) {
 		if err != nil {
 			logger.Error(err, "Watching host links failed")
 			close(done)
-			d.pause(ctx, linkWatchRetry)
+			pause(ctx, linkWatchRetry)
 			continue
 		}
 		d.followLinkUpdates(ctx, updates)
 		close(done)
 		if ctx.Err() == nil {
 			d.syncer.request(true)
-			d.pause(ctx, linkWatchRetry)
+			pause(ctx, linkWatchRetry)
 		}
 	}
 }
@@ -101,8 +101,8 @@ func (d *Daemon) isLivePort(port string) bool {
 	return false
 }
 
-// pause waits for d or until ctx ends.
-func (d *Daemon) pause(ctx context.Context, wait time.Duration) {
+// pause waits for wait or until ctx ends.
+func pause(ctx context.Context, wait time.Duration) {
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {

@@ -158,14 +158,13 @@ func (e *scaleEnv) runDesign(d *scaleDesign) {
 	if profDir != "" {
 		// The CPU profiles of the change load, for go tool pprof: the test process's, labelled
 		// by role, and the real netd's.
-		profiles := map[string][]byte{"scale-" + d.name + ".pprof": prof.Bytes(), "scale-" + d.name + "-netd.pprof": nil}
+		profiles := map[string][]byte{"scale-" + d.name + ".pprof": prof.Bytes()}
 		if netdProf != nil {
-			profiles["scale-"+d.name+"-netd.pprof"] = <-netdProf
+			if b := <-netdProf; b != nil {
+				profiles["scale-"+d.name+"-netd.pprof"] = b
+			}
 		}
 		for name, b := range profiles {
-			if b == nil {
-				continue
-			}
 			path := filepath.Join(profDir, name)
 			if err := os.WriteFile(path, b, 0o644); err != nil {
 				e.tb.Fatalf("write %s: %v", path, err)
