@@ -126,7 +126,7 @@ func guests(ctx context.Context, args []string) error {
 	tool := fs.String("tool", "/mnt/payload/benchdp", "the benchdp binary in the guests")
 	iters := fs.Int("iterations", 4, "iterations over all paths")
 	secs := fs.Int("tput-seconds", 3, "seconds per iperf3 run")
-	reqs := fs.Int("rr-requests", 500, "round trips per RR run")
+	reqs := fs.Int("rr-requests", 2000, "round trips per RR run (4 iterations: n=8000 per path, as on the namespace hosts)")
 	_ = fs.Parse(args)
 	ips := strings.Split(*nodes, ",")
 	if len(ips) != 2 {
