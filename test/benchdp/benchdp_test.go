@@ -6,10 +6,13 @@ import (
 	"net"
 	"net/http/httptest"
 	"net/netip"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ecloud-io/ecloud/test/prereq"
 )
 
 func TestOrder(t *testing.T) {
@@ -136,7 +139,7 @@ func TestLinuxVXLANCommands(t *testing.T) {
 		"ip neigh replace 10.83.2.0 lladdr 0e:7a:0a:53:02:00 dev ecni1a2b-r1vx nud permanent",
 		"bridge fdb append 0e:7a:0a:53:02:00 dev ecni1a2b-r1vx dst 172.31.254.2",
 		"ip -n ecni1a2b-r1p1 addr add 10.83.1.11/24 dev eth0",
-		"ip link add ecni1a2b-r1v1 mtu 1400 type veth peer name eth0 netns ecni1a2b-r1p1",
+		"ip link add ecni1a2b-r1v1 mtu 1400 type veth peer name eth0 mtu 1400 netns ecni1a2b-r1p1",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("commands lack %q:\n%s", want, text)
@@ -176,5 +179,33 @@ func TestAgentRemote(t *testing.T) {
 	}
 	if p.ProcessState == nil || p.ProcessState.Success() {
 		t.Errorf("the background process was not stopped: %v", p.ProcessState)
+	}
+}
+
+func TestLinuxVXLANSetup(t *testing.T) {
+	prereq.Root(t, "builds the reference path in a network namespace")
+	if _, err := exec.LookPath("ip"); err != nil {
+		prereq.Missing(t, "needs iproute2 (ip not on PATH)")
+	}
+	const hostNS = "bdpt-host"
+	ctx := context.Background()
+	n := &Node{Name: "local", Runner: &Local{}}
+	if _, err := n.Runner.Run(ctx, "", "ip", "netns", "add", hostNS); err != nil {
+		t.Fatal(err)
+	}
+	l := LinuxVXLAN{Prefix: "bdpt", Subnet: netip.MustParsePrefix("10.83.1.0/24"), PeerSubnet: netip.MustParsePrefix("10.83.2.0/24"),
+		LocalIP: "127.0.0.1", PeerIP: "127.0.0.2", Pods: 2, MTU: 1400}
+	t.Cleanup(func() {
+		l.Cleanup(ctx, n, hostNS)
+		_, _ = n.Runner.Run(ctx, "", "ip", "netns", "del", hostNS)
+	})
+	if err := l.Setup(ctx, n, hostNS); err != nil {
+		t.Fatal(err)
+	}
+	for i := range l.Pods {
+		out, err := n.Runner.Run(ctx, "", "ip", "-n", l.PodNS(i), "-o", "addr", "show", "eth0")
+		if err != nil || !strings.Contains(string(out), l.PodIP(i).String()+"/24") {
+			t.Errorf("pod %d: %s, %v; want its address %s", i, out, err, l.PodIP(i))
+		}
 	}
 }

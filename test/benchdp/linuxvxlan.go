@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 )
 
 // LinuxVXLAN is the reference path on one node, laid out as flannel's VXLAN backend lays it out:
@@ -69,7 +70,7 @@ func (l LinuxVXLAN) Commands() [][]string {
 		ns := l.PodNS(i)
 		cmds = append(cmds,
 			[]string{"ip", "netns", "add", ns},
-			[]string{"ip", "link", "add", l.veth(i), "mtu", mtu, "type", "veth", "peer", "name", "eth0", "netns", ns},
+			[]string{"ip", "link", "add", l.veth(i), "mtu", mtu, "type", "veth", "peer", "name", "eth0", "mtu", mtu, "netns", ns},
 			[]string{"ip", "link", "set", l.veth(i), "master", l.bridge(), "up"},
 			[]string{"ip", "-n", ns, "link", "set", "lo", "up"},
 			[]string{"ip", "-n", ns, "link", "set", "eth0", "up"},
@@ -96,6 +97,17 @@ func (l LinuxVXLAN) Setup(ctx context.Context, n *Node, hostNS string) error {
 	for _, c := range l.Commands() {
 		if _, err := n.Runner.Run(ctx, hostNS, c...); err != nil {
 			return fmt.Errorf("linux vxlan reference on %s: %w", n.Name, err)
+		}
+	}
+	// Both ends of each pod's veth carry MTU: a pod with a larger one would send larger
+	// segments than ecloud's pods (after a path MTU discovery round).
+	for i := range l.Pods {
+		out, err := n.Runner.Run(ctx, hostNS, "ip", "-n", l.PodNS(i), "-o", "link", "show", "eth0")
+		if err != nil {
+			return fmt.Errorf("linux vxlan reference on %s: %w", n.Name, err)
+		}
+		if !strings.Contains(string(out), " mtu "+strconv.Itoa(l.MTU)+" ") {
+			return fmt.Errorf("linux vxlan reference on %s: pod %s has not MTU %d: %s", n.Name, l.PodNS(i), l.MTU, out)
 		}
 	}
 	return nil
