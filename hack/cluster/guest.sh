@@ -120,6 +120,7 @@ wait_ready() {
     [ $((SECONDS - t0)) -lt "$limit" ] || die "guest node: not ready after ${limit}s (console $G/console.log, progress $G/progress)"
     sleep 1
   done
+  grep WARNING "$G/progress" | while read -r _ w; do log "guest node: $w"; done || true
 }
 
 guest_exec() {

@@ -16,7 +16,7 @@ pkg=${GUEST_KERNEL_PACKAGE:-$(apt-cache depends linux-image-amd64 2>/dev/null | 
 kver=${pkg#linux-image-}
 if [ ! -f "$OUT/kernel/boot/vmlinuz-$kver" ] || [ ! -f "$OUT/kernel/lib/modules/$kver/modules.dep" ]; then
   rm -f "$OUT"/debs/*.deb
-  (cd "$OUT/debs" && apt-get download -q "$pkg" >/dev/null)
+  (cd "$OUT/debs" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >/dev/null)
   rm -rf "$OUT/kernel.tmp" "$OUT/kernel"
   dpkg-deb -x "$OUT"/debs/"${pkg}"_*.deb "$OUT/kernel.tmp"
   depmod -b "$OUT/kernel.tmp" "$kver"
