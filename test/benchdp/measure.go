@@ -2,6 +2,7 @@ package benchdp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -41,7 +42,8 @@ type Path struct {
 	Key            string
 	Client, Server Endpoint
 	// Setting, if set, is a device setting only this path is measured with: Apply runs before
-	// each of its runs and Revert after it, also after a failed run.
+	// each of its runs and Revert after it, also after a failed run or a failed Apply (Revert
+	// takes back only what Apply changed).
 	Setting *Setting
 }
 
@@ -182,7 +184,8 @@ func Measure(ctx context.Context, paths []Path, opt Options) ([]Result, error) {
 func runPath(ctx context.Context, p Path, opt Options) (mbps float64, retr int, rr []time.Duration, err error) {
 	if p.Setting != nil {
 		if err := p.Setting.Apply(ctx); err != nil {
-			return 0, 0, nil, fmt.Errorf("path %s: apply its setting: %w", p.Key, err)
+			// Revert what Apply changed before it failed.
+			return 0, 0, nil, errors.Join(fmt.Errorf("path %s: apply its setting: %w", p.Key, err), p.Setting.Revert(ctx))
 		}
 		defer func() {
 			if rerr := p.Setting.Revert(ctx); rerr != nil && err == nil {

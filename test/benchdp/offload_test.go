@@ -45,20 +45,24 @@ func (f *fakeNIC) StopAll(context.Context) error                  { return nil }
 
 func TestRunPathWithoutTSO(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		nic      fakeNIC
-		wantErr  string
-		want     []string // the commands, in order
-		reverted bool     // TSO is on again at the end
+		name    string
+		nic     fakeNIC
+		wantErr string
+		want    []string // the commands, in order
+		after   string   // TSO's state at the end ("" not checked)
 	}{
 		{name: "off for the run, on after it", nic: fakeNIC{tso: "on"},
-			want: []string{"ethtool -K eth0 tso off", "ethtool -k eth0", "iperf3", "rr-client", "ethtool -K eth0 tso on", "ethtool -k eth0"}, reverted: true},
+			want: []string{"ethtool -k eth0", "ethtool -K eth0 tso off", "ethtool -k eth0", "iperf3", "rr-client", "ethtool -K eth0 tso on", "ethtool -k eth0"}, after: "on"},
 		{name: "reverted after a failed run", nic: fakeNIC{tso: "on", fail: "iperf3"}, wantErr: "throughput",
-			want: []string{"ethtool -K eth0 tso off", "ethtool -k eth0", "iperf3", "ethtool -K eth0 tso on", "ethtool -k eth0"}, reverted: true},
+			want: []string{"ethtool -k eth0", "ethtool -K eth0 tso off", "ethtool -k eth0", "iperf3", "ethtool -K eth0 tso on", "ethtool -k eth0"}, after: "on"},
+		{name: "a device already without TSO is left so", nic: fakeNIC{tso: "off"},
+			want: []string{"ethtool -k eth0", "iperf3", "rr-client"}, after: "off"},
 		{name: "a device that keeps TSO on", nic: fakeNIC{tso: "on", fixed: true}, wantErr: `tcp-segmentation-offload is "on" after setting it off`,
-			want: []string{"ethtool -K eth0 tso off", "ethtool -k eth0"}},
+			want: []string{"ethtool -k eth0", "ethtool -K eth0 tso off", "ethtool -k eth0", "ethtool -K eth0 tso on", "ethtool -k eth0"}, after: "on"},
 		{name: "ethtool fails", nic: fakeNIC{tso: "on", fail: "ethtool -K"}, wantErr: "apply its setting",
-			want: []string{"ethtool -K eth0 tso off"}},
+			want: []string{"ethtool -k eth0", "ethtool -K eth0 tso off", "ethtool -K eth0 tso on"}, after: "on"},
+		{name: "ethtool lists no TSO", nic: fakeNIC{tso: ""}, wantErr: "lists no tcp-segmentation-offload",
+			want: []string{"ethtool -k eth0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			nic := tc.nic
@@ -88,8 +92,8 @@ func TestRunPathWithoutTSO(t *testing.T) {
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("commands\n%q\nwant\n%q", got, tc.want)
 			}
-			if tc.reverted && nic.tso != "on" {
-				t.Errorf("TSO left %s", nic.tso)
+			if tc.after != "" && nic.tso != tc.after {
+				t.Errorf("TSO left %s, want %s", nic.tso, tc.after)
 			}
 		})
 	}
