@@ -101,12 +101,13 @@ func (l LinuxVXLAN) Setup(ctx context.Context, n *Node, hostNS string) error {
 	}
 	// Both ends of each pod's veth carry MTU: a pod with a larger one would send larger
 	// segments than ecloud's pods (after a path MTU discovery round).
+	want := fmt.Sprintf(" mtu %d ", l.MTU)
 	for i := range l.Pods {
 		out, err := n.Runner.Run(ctx, hostNS, "ip", "-n", l.PodNS(i), "-o", "link", "show", "eth0")
 		if err != nil {
 			return fmt.Errorf("linux vxlan reference on %s: %w", n.Name, err)
 		}
-		if !strings.Contains(string(out), " mtu "+strconv.Itoa(l.MTU)+" ") {
+		if !strings.Contains(string(out), want) {
 			return fmt.Errorf("linux vxlan reference on %s: pod %s has not MTU %d: %s", n.Name, l.PodNS(i), l.MTU, out)
 		}
 	}
