@@ -35,24 +35,12 @@ cp /mnt/bin/cni/loopback /opt/cni/bin/
 daemon containerd env PATH="/mnt/bin/containerd:$PATH" /mnt/bin/containerd/containerd --config /mnt/node/containerd.toml
 waitfor 120 "containerd" test -S /run/containerd/containerd.sock
 step "containerd up"
-# All at once: unpacking is CPU-bound under emulation, and one import uses one of the two vCPUs.
-pids=()
-for img in $IMAGES; do
-  /mnt/bin/containerd/ctr --address /run/containerd/containerd.sock -n k8s.io images import "/mnt/images/$img.tar" \
-    >"$L/images-$img.log" 2>&1 &
-  pids+=("$!:$img")
-done
-# A failed import is tried once more alone; its first error stays in progress as a WARNING line,
-# which hack/cluster/guest.sh wait prints.
-lastline() { grep -v '^\s*$' "$1" | tail -n 1; }
-for p in "${pids[@]}"; do
-  wait "${p%%:*}" && continue
-  img=${p#*:} log=$L/images-${p#*:}.log
-  step "WARNING: importing /mnt/images/$img.tar failed ($(lastline "$log")); trying once more alone"
-  mv "$log" "$log.1"
-  /mnt/bin/containerd/ctr --address /run/containerd/containerd.sock -n k8s.io images import "/mnt/images/$img.tar" >"$log" 2>&1 ||
-    fail "importing /mnt/images/$img.tar: $(lastline "$log") (logs/images-$img.log, the first try in logs/images-$img.log.1)"
-done
+# shellcheck disable=SC2086 # IMAGES is a list of names
+out=$(CTR="/mnt/bin/containerd/ctr --address /run/containerd/containerd.sock" IMAGE_DIR=/mnt/images LOG_DIR=$L \
+  /mnt/guest/import-images.sh $IMAGES)
+rc=$?
+[ -z "$out" ] || while IFS= read -r line; do step "$line"; done <<<"$out"
+[ "$rc" = 0 ] || exit 1
 step "images imported"
 
 # ---- kubelet, kube-proxy
