@@ -112,12 +112,20 @@ start_guest() {
   echo "$GUEST_NAME" >"$STATE/guest"
 }
 
+# console_said: what the guest's kernel printed on its console besides the boot line (errors
+# only: it boots with loglevel=3), its last lines, for a failure's message.
+console_said() {
+  local said
+  said=$(grep -v ECLOUD-GUEST-BOOTED "$G/console.log" 2>/dev/null | tail -n 5)
+  [ -z "$said" ] || printf '; the guest kernel said:\n%s' "$said"
+}
+
 wait_ready() {
   local limit=$1 t0=$SECONDS
   until grep -q ' ready$' "$G/progress" 2>/dev/null; do
-    grep -q FAILED "$G/progress" 2>/dev/null && die "guest node: $(grep FAILED "$G/progress") (logs in $G/logs)"
-    kill -0 "$(cat "$STATE/qemu-g.pid" 2>/dev/null)" 2>/dev/null || die "guest node: QEMU exited ($LOGS/qemu-g.log: $(tail -3 "$LOGS/qemu-g.log"))"
-    [ $((SECONDS - t0)) -lt "$limit" ] || die "guest node: not ready after ${limit}s (console $G/console.log, progress $G/progress)"
+    grep -q FAILED "$G/progress" 2>/dev/null && die "guest node: $(grep FAILED "$G/progress") (logs in $G/logs)$(console_said)"
+    kill -0 "$(cat "$STATE/qemu-g.pid" 2>/dev/null)" 2>/dev/null || die "guest node: QEMU exited ($LOGS/qemu-g.log: $(tail -3 "$LOGS/qemu-g.log"))$(console_said)"
+    [ $((SECONDS - t0)) -lt "$limit" ] || die "guest node: not ready after ${limit}s (console $G/console.log, progress $G/progress)$(console_said)"
     sleep 1
   done
   grep WARNING "$G/progress" | while read -r _ w; do log "guest node: $w"; done || true
