@@ -12,11 +12,13 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/ecloud-io/ecloud/cni/api/v1alpha1"
@@ -100,13 +102,30 @@ func claimsOf(tb testing.TB, cp *harness.ControlPlane, ns string) map[string]*v1
 
 func scaleStatefulSet(tb testing.TB, cp *harness.ControlPlane, ns, name string, replicas int32) {
 	tb.Helper()
-	s, err := cp.Kube.AppsV1().StatefulSets(ns).GetScale(cp.Ctx, name, metav1.GetOptions{})
+	sets := cp.Kube.AppsV1().StatefulSets(ns)
+	scaleTo(tb, cp, "StatefulSet "+ns+"/"+name, replicas,
+		func() (*autoscalingv1.Scale, error) { return sets.GetScale(cp.Ctx, name, metav1.GetOptions{}) },
+		func(s *autoscalingv1.Scale) error {
+			_, err := sets.UpdateScale(cp.Ctx, name, s, metav1.UpdateOptions{})
+			return err
+		})
+}
+
+// scaleTo sets what's scale subresource to replicas, reading it again when its controller wrote
+// the object in between (a status update changes the scale's resourceVersion too).
+func scaleTo(tb testing.TB, cp *harness.ControlPlane, what string, replicas int32,
+	get func() (*autoscalingv1.Scale, error), update func(*autoscalingv1.Scale) error) {
+	tb.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		s, err := get()
+		if err != nil {
+			return err
+		}
+		s.Spec.Replicas = replicas
+		return update(s)
+	})
 	if err != nil {
-		tb.Fatal(err)
-	}
-	s.Spec.Replicas = replicas
-	if _, err := cp.Kube.AppsV1().StatefulSets(ns).UpdateScale(cp.Ctx, name, s, metav1.UpdateOptions{}); err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("scaling %s to %d: %v", what, replicas, err)
 	}
 }
 
@@ -184,14 +203,13 @@ func TestIPAMReleasePolicies(t *testing.T) {
 		}
 	}
 	// Scale to zero (no garbage collector runs in the harness to delete a Deployment's pods).
-	sc, err := cp.Kube.AppsV1().Deployments("web").GetScale(cp.Ctx, "web", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc.Spec.Replicas = 0
-	if _, err := cp.Kube.AppsV1().Deployments("web").UpdateScale(cp.Ctx, "web", sc, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	deployments := cp.Kube.AppsV1().Deployments("web")
+	scaleTo(t, cp, "Deployment web/web", 0,
+		func() (*autoscalingv1.Scale, error) { return deployments.GetScale(cp.Ctx, "web", metav1.GetOptions{}) },
+		func(s *autoscalingv1.Scale) error {
+			_, err := deployments.UpdateScale(cp.Ctx, "web", s, metav1.UpdateOptions{})
+			return err
+		})
 	harness.Eventually(t, 30*time.Second, func() (bool, error) { return len(claimsOf(t, cp, "web")) == 0, nil }, "Deployment IPs freed")
 }
 
