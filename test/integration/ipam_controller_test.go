@@ -102,27 +102,27 @@ func claimsOf(tb testing.TB, cp *harness.ControlPlane, ns string) map[string]*v1
 
 func scaleStatefulSet(tb testing.TB, cp *harness.ControlPlane, ns, name string, replicas int32) {
 	tb.Helper()
-	sets := cp.Kube.AppsV1().StatefulSets(ns)
-	scaleTo(tb, cp, "StatefulSet "+ns+"/"+name, replicas,
-		func() (*autoscalingv1.Scale, error) { return sets.GetScale(cp.Ctx, name, metav1.GetOptions{}) },
-		func(s *autoscalingv1.Scale) error {
-			_, err := sets.UpdateScale(cp.Ctx, name, s, metav1.UpdateOptions{})
-			return err
-		})
+	scaleTo(tb, cp, cp.Kube.AppsV1().StatefulSets(ns), "StatefulSet "+ns+"/"+name, name, replicas)
 }
 
-// scaleTo sets what's scale subresource to replicas, reading it again when its controller wrote
+// scaleClient is the scale subresource of one kind of workload (StatefulSets, Deployments).
+type scaleClient interface {
+	GetScale(ctx context.Context, name string, opts metav1.GetOptions) (*autoscalingv1.Scale, error)
+	UpdateScale(ctx context.Context, name string, scale *autoscalingv1.Scale, opts metav1.UpdateOptions) (*autoscalingv1.Scale, error)
+}
+
+// scaleTo sets the scale of workload name to replicas, reading it again when its controller wrote
 // the object in between (a status update changes the scale's resourceVersion too).
-func scaleTo(tb testing.TB, cp *harness.ControlPlane, what string, replicas int32,
-	get func() (*autoscalingv1.Scale, error), update func(*autoscalingv1.Scale) error) {
+func scaleTo(tb testing.TB, cp *harness.ControlPlane, c scaleClient, what, name string, replicas int32) {
 	tb.Helper()
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		s, err := get()
+		s, err := c.GetScale(cp.Ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
 		s.Spec.Replicas = replicas
-		return update(s)
+		_, err = c.UpdateScale(cp.Ctx, name, s, metav1.UpdateOptions{})
+		return err
 	})
 	if err != nil {
 		tb.Fatalf("scaling %s to %d: %v", what, replicas, err)
@@ -203,13 +203,7 @@ func TestIPAMReleasePolicies(t *testing.T) {
 		}
 	}
 	// Scale to zero (no garbage collector runs in the harness to delete a Deployment's pods).
-	deployments := cp.Kube.AppsV1().Deployments("web")
-	scaleTo(t, cp, "Deployment web/web", 0,
-		func() (*autoscalingv1.Scale, error) { return deployments.GetScale(cp.Ctx, "web", metav1.GetOptions{}) },
-		func(s *autoscalingv1.Scale) error {
-			_, err := deployments.UpdateScale(cp.Ctx, "web", s, metav1.UpdateOptions{})
-			return err
-		})
+	scaleTo(t, cp, cp.Kube.AppsV1().Deployments("web"), "Deployment web/web", "web", 0)
 	harness.Eventually(t, 30*time.Second, func() (bool, error) { return len(claimsOf(t, cp, "web")) == 0, nil }, "Deployment IPs freed")
 }
 
